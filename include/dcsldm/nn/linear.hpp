@@ -1,0 +1,94 @@
+// dcsldm/nn/linear.hpp: fully connected layer, y = x W^T + b (torch.nn.Linear).
+#pragma once
+
+#include <dcsldm/core/error.hpp>
+#include <dcsldm/core/types.hpp>
+#include <dcsldm/linalg/gemm.hpp>
+
+namespace dcsldm::nn {
+
+/// Parameters (or their gradients) of a linear layer, in PyTorch's layout.
+template <class T, class MemSpace>
+struct Linear {
+  View2<T, MemSpace> weight;  ///< (out, in)
+  View1<T, MemSpace> bias;    ///< (out), or extent 0 for a layer without bias
+  int in_features() const { return int(weight.extent(1)); }
+  int out_features() const { return int(weight.extent(0)); }
+  bool has_bias() const { return bias.extent(0) != 0; }
+};
+
+namespace Impl {
+template <class YV, class BV>
+struct BroadcastRows {
+  YV y;
+  BV b;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const { y(i, j) = b(j); }
+};
+
+/// db(j) += sum_i dy(i, j): one thread per column, rows in order (deterministic).
+template <class DYV, class DBV>
+struct ColumnSumAccumulate {
+  DYV dy;
+  DBV db;
+  KOKKOS_INLINE_FUNCTION void operator()(const int j) const {
+    accum_t<value_t<DBV>> s = 0;
+    for (std::size_t i = 0; i < dy.extent(0); ++i) s += dy(i, j);
+    db(j) += s;
+  }
+};
+
+template <class XV, class T, class M>
+void check_linear(const char* op, const XV& x, const Linear<T, M>& p, std::size_t out_rows,
+                  std::size_t out_cols) {
+  DCSLDM_REQUIRE(x.extent(1) == p.weight.extent(1), op, "x.extent(1) = ", x.extent(1),
+                 " != weight.extent(1) (in_features) = ", p.weight.extent(1));
+  DCSLDM_REQUIRE(out_rows == x.extent(0) && out_cols == p.weight.extent(0), op, "output is (",
+                 out_rows, ", ", out_cols, "), expected (", x.extent(0), ", ", p.weight.extent(0), ")");
+  DCSLDM_REQUIRE(!p.has_bias() || p.bias.extent(0) == p.weight.extent(0), op, "bias.extent(0) = ",
+                 p.bias.extent(0), " != out_features = ", p.weight.extent(0));
+}
+}  // namespace Impl
+
+/// Forward: y = x W^T + b.
+/// x (M, in), y (M, out); y is written (=). Both may be strided row views with unit inner stride.
+template <class ExecSpace, class XV, class T, class M, class YV>
+void linear_forward(const ExecSpace& space, const XV& x, const Linear<T, M>& p, const YV& y) {
+  Impl::check_linear("linear_forward", x, p, y.extent(0), y.extent(1));
+  if (y.extent(0) == 0 || y.extent(1) == 0) return;
+  if (p.has_bias()) {
+    using policy = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>;
+    Kokkos::parallel_for("dcsldm::linear_bias", policy(space, {0, 0}, {int(y.extent(0)), int(y.extent(1))}),
+                         Impl::BroadcastRows<YV, View1<T, M>>{y, p.bias});
+    gemm(space, Op::N, Op::T, 1, x, p.weight, 1, y);
+  } else {
+    gemm(space, Op::N, Op::T, 1, x, p.weight, 0, y);
+  }
+}
+
+/// Backward of linear_forward.
+/// dy (M, out), x (M, in) as given to forward. Parameter gradients accumulate: g.weight += dy^T x,
+/// g.bias += sum over rows of dy. The input gradient is written: dx = dy W (M, in); pass an empty
+/// View (extent 0) as dx to skip it.
+template <class ExecSpace, class DYV, class XV, class T, class M, class DXV>
+void linear_backward(const ExecSpace& space, const DYV& dy, const XV& x, const Linear<T, M>& p,
+                     const Linear<T, M>& g, const DXV& dx) {
+  Impl::check_linear("linear_backward", x, p, dy.extent(0), dy.extent(1));
+  DCSLDM_REQUIRE(g.weight.extent(0) == p.weight.extent(0) && g.weight.extent(1) == p.weight.extent(1) &&
+                     g.bias.extent(0) == p.bias.extent(0),
+                 "linear_backward", "gradient shapes (", g.weight.extent(0), ", ", g.weight.extent(1),
+                 ") / (", g.bias.extent(0), ") differ from parameter shapes (", p.weight.extent(0), ", ",
+                 p.weight.extent(1), ") / (", p.bias.extent(0), ")");
+  if (dx.extent(0) != 0 || dx.extent(1) != 0) {
+    DCSLDM_REQUIRE(dx.extent(0) == x.extent(0) && dx.extent(1) == x.extent(1), "linear_backward",
+                   "dx is (", dx.extent(0), ", ", dx.extent(1), "), expected (", x.extent(0), ", ",
+                   x.extent(1), ")");
+    gemm(space, Op::N, Op::N, 1, dy, p.weight, 0, dx);
+  }
+  gemm(space, Op::T, Op::N, 1, dy, x, 1, g.weight);
+  if (p.has_bias() && dy.extent(1) != 0)
+    Kokkos::parallel_for("dcsldm::linear_bias_backward",
+                         Kokkos::RangePolicy<ExecSpace>(space, 0, dy.extent(1)),
+                         Impl::ColumnSumAccumulate<DYV, View1<T, M>>{dy, g.bias});
+}
+
+}  // namespace dcsldm::nn
