@@ -19,12 +19,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fcntl.h>
@@ -106,6 +110,18 @@ T load_le(const unsigned char* p) {
   std::memcpy(&v, p, sizeof(T));  // dcsldm supports little-endian hosts only (checked below)
   return v;
 }
+/// True when the View's elements are contiguous in row-major order (what the file stores): LayoutRight,
+/// or any layout whose strides happen to be row-major (LayoutLeft with rank <= 1, row slices, ...).
+template <class View>
+bool row_major_contiguous(const View& v) {
+  if (v.size() != v.span()) return false;
+  std::size_t expect = 1;
+  for (int r = int(View::rank) - 1; r >= 0; --r) {
+    if (v.extent(r) > 1 && std::size_t(v.stride(r)) != expect) return false;
+    expect *= v.extent(r);
+  }
+  return true;
+}
 inline bool host_is_little_endian() {
   const std::uint16_t x = 1;
   unsigned char c;
@@ -177,6 +193,9 @@ class SafeTensors {
         numel *= v;
         ti.shape.push_back(std::int64_t(v));
       }
+      if (numel > data_size / dtype_size(ti.dtype))  // also keeps numel * dtype size from overflowing
+        bad("shape " + Impl::shape_str(ti.shape) + " x " + dtype_name(ti.dtype) +
+            " is larger than the data buffer (" + std::to_string(data_size) + " bytes): file truncated?");
       const auto& off = e["data_offsets"];
       if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
         bad("data_offsets must be two non-negative integers, got " + off.dump());
@@ -197,11 +216,15 @@ class SafeTensors {
     for (const auto& kv : st.tensors_) order.push_back(&kv.second);
     std::sort(order.begin(), order.end(),
               [](const TensorInfo* a, const TensorInfo* b) { return a->begin < b->begin; });
-    for (std::size_t i = 1; i < order.size(); ++i)
-      DCSLDM_REQUIRE(order[i]->begin >= order[i - 1]->end || order[i - 1]->begin == order[i - 1]->end ||
-                         order[i]->begin == order[i]->end,
-                     "safetensors", "'", source, "': tensors '", order[i - 1]->name, "' and '",
-                     order[i]->name, "' overlap");
+    // Compare each non-empty tensor with the non-empty one that reaches furthest before it (comparing
+    // neighbours only misses A = [0, 100), B = [0, 0), C = [50, 60)).
+    const TensorInfo* reach = nullptr;
+    for (const TensorInfo* t : order) {
+      if (t->begin == t->end) continue;
+      DCSLDM_REQUIRE(reach == nullptr || t->begin >= reach->end, "safetensors", "'", source, "': tensors '",
+                     reach ? reach->name : std::string(), "' and '", t->name, "' overlap");
+      if (reach == nullptr || t->end > reach->end) reach = t;
+    }
     st.data_.assign(bytes.begin() + 8 + std::ptrdiff_t(n), bytes.end());
     return st;
   }
@@ -258,8 +281,8 @@ class SafeTensors {
     for (unsigned r = 0; r < View::rank; ++r) want.push_back(std::int64_t(dst.extent(r)));
     DCSLDM_REQUIRE(want == ti.shape, "safetensors", "'", path_, "', tensor '", name, "': shape ",
                    Impl::shape_str(ti.shape), " does not match the destination ", Impl::shape_str(want));
-    DCSLDM_REQUIRE(dst.span_is_contiguous(), "safetensors", "tensor '", name,
-                   "': destination View is not contiguous");
+    DCSLDM_REQUIRE(Impl::row_major_contiguous(dst), "safetensors", "'", path_, "', tensor '", name,
+                   "': destination View '", dst.label(), "' is not contiguous in row-major order");
     auto host = Kokkos::create_mirror_view(dst);
     const std::vector<T> v = to_vector<T>(name);
     std::copy(v.begin(), v.end(), host.data());
@@ -314,9 +337,9 @@ class SafeTensorsWriter {
     using T = std::remove_const_t<typename View::value_type>;
     std::vector<std::int64_t> shape;
     for (unsigned r = 0; r < View::rank; ++r) shape.push_back(std::int64_t(v.extent(r)));
+    DCSLDM_REQUIRE(Impl::row_major_contiguous(v), "safetensors_write", "tensor '", name, "': View '",
+                   v.label(), "' is not contiguous in row-major order");
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
-    DCSLDM_REQUIRE(host.span_is_contiguous(), "safetensors_write", "tensor '", name,
-                   "': View is not contiguous");
     const std::size_t n = host.size();
     const T* src = host.data();
     if (as == dtype_of<T>()) {
@@ -360,29 +383,47 @@ class SafeTensorsWriter {
   /// Writes atomically: temporary file next to `path`, fsync, rename.
   void write(const std::string& path) const { write_atomic(path, serialize()); }
 
-  /// Writes bytes to `path` atomically (used by every file writer of the library).
+  /// Writes bytes to `path` atomically (used by every file writer of the library): a new temporary
+  /// file "<path>.tmp.<pid>.<n>" in the same folder (unique per process and call, created exclusively),
+  /// written, fsync'd and renamed over `path`, then the folder is fsync'd (best effort). On any failure
+  /// the temporary file is removed and an existing `path` is left as it was.
   static void write_atomic(const std::string& path, const std::vector<unsigned char>& bytes) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    DCSLDM_REQUIRE(fd >= 0, "safetensors_write", "cannot create '", tmp, "': ", std::strerror(errno));
+    static std::atomic<unsigned long> counter{0};
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0644);
+    DCSLDM_REQUIRE(fd >= 0, "safetensors_write", "cannot create '", tmp, "' to write '", path, "': ",
+                   std::strerror(errno));
+    auto give_up = [&](const char* what, int err) {
+      ::close(fd);
+      std::remove(tmp.c_str());
+      detail::fail("safetensors_write", what, " '", tmp, "' for '", path, "' failed: ", std::strerror(err));
+    };
     std::size_t done = 0;
     while (done < bytes.size()) {
+      errno = 0;
       const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        const int err = errno;
-        ::close(fd);
-        std::remove(tmp.c_str());
-        detail::fail("safetensors_write", "writing '", tmp, "' failed: ", std::strerror(err));
-      }
+      if (w <= 0) give_up("writing", errno ? errno : EIO);
       done += std::size_t(w);
     }
-    const bool synced = ::fsync(fd) == 0;
-    const bool closed = ::close(fd) == 0;
-    if (!synced || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (::fsync(fd) != 0) give_up("syncing", errno);
+    if (::close(fd) != 0) {
+      const int err = errno;
+      std::remove(tmp.c_str());
+      detail::fail("safetensors_write", "closing '", tmp, "' for '", path, "' failed: ", std::strerror(err));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
       const int err = errno;
       std::remove(tmp.c_str());
       detail::fail("safetensors_write", "could not replace '", path, "': ", std::strerror(err));
+    }
+    // Make the rename itself durable (best effort: some file systems refuse to open folders).
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      (void)::fsync(dfd);
+      ::close(dfd);
     }
   }
 
