@@ -1,0 +1,5 @@
+// dcsldm/io.hpp: umbrella header for dcsldm/io/.
+#pragma once
+
+#include <dcsldm/io/half.hpp>
+#include <dcsldm/io/safetensors.hpp>

@@ -1,0 +1,228 @@
+// dcsldm/nn/activations.hpp: elementwise activations with their backward passes.
+//
+// Matches torch.nn.functional.gelu (approximate='none' | 'tanh'), torch.nn.functional.silu, and the
+// SwiGLU gate of Shazeer, "GLU Variants Improve Transformer" (2020) as written in PyTorch:
+//   a, b = x.chunk(2, dim=-1); y = F.silu(a) * b
+// i.e. the FIRST half of the last dimension is the gate (goes through SiLU), the SECOND half is the value.
+// All functions take rank-2 Views (rows, cols) with unit inner stride; a (B, T, C) tensor is passed as
+// an unmanaged (B*T, C) View over the same memory.
+#pragma once
+
+#include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/error.hpp>
+#include <dcsldm/core/types.hpp>
+#include <string>
+
+namespace dcsldm::nn {
+
+/// Which GELU formula to use (runtime configuration).
+///   Erf:  gelu(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2)))             torch approximate='none'
+///   Tanh: gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))      torch approximate='tanh'
+enum class GeluKind { Erf, Tanh };
+
+/// The name table (serialization): the strings are PyTorch's `approximate` argument.
+inline const char* gelu_kind_name(GeluKind k) { return k == GeluKind::Erf ? "none" : "tanh"; }
+/// Inverse of gelu_kind_name; throws dcsldm::Error on an unknown name.
+inline GeluKind gelu_kind_from_name(const std::string& s) {
+  if (s == "none") return GeluKind::Erf;
+  if (s == "tanh") return GeluKind::Tanh;
+  detail::fail("gelu_kind_from_name", "unknown GELU kind '", s, "' (expected 'none' or 'tanh')");
+}
+
+namespace Impl {
+
+/// gelu(x) for either kind, in the accumulation type A.
+template <class A>
+KOKKOS_INLINE_FUNCTION A gelu_value(A x, GeluKind kind) {
+  if (kind == GeluKind::Erf) return A(0.5) * x * (A(1) + math::erf(x * A(0.70710678118654752440)));
+  const A u = A(0.79788456080286535588) * (x + A(0.044715) * x * x * x);
+  return A(0.5) * x * (A(1) + math::tanh(u));
+}
+
+/// d gelu / dx for either kind.
+template <class A>
+KOKKOS_INLINE_FUNCTION A gelu_grad(A x, GeluKind kind) {
+  if (kind == GeluKind::Erf) {
+    // Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
+    const A cdf = A(0.5) * (A(1) + math::erf(x * A(0.70710678118654752440)));
+    const A pdf = A(0.39894228040143267794) * math::exp(A(-0.5) * x * x);
+    return cdf + x * pdf;
+  }
+  const A k0 = A(0.79788456080286535588), k1 = A(0.044715);
+  const A t = math::tanh(k0 * (x + k1 * x * x * x));
+  return A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * k0 * (A(1) + A(3) * k1 * x * x);
+}
+
+/// silu(x) = x * sigmoid(x).
+template <class A>
+KOKKOS_INLINE_FUNCTION A sigmoid(A x) {
+  // Stable for both signs: exp of a non-positive argument only.
+  if (x >= A(0)) return A(1) / (A(1) + math::exp(-x));
+  const A e = math::exp(x);
+  return e / (A(1) + e);
+}
+template <class A>
+KOKKOS_INLINE_FUNCTION A silu_value(A x) {
+  return x * sigmoid(x);
+}
+/// d silu / dx = s (1 + x (1 - s)), s = sigmoid(x).
+template <class A>
+KOKKOS_INLINE_FUNCTION A silu_grad(A x) {
+  const A s = sigmoid(x);
+  return s * (A(1) + x * (A(1) - s));
+}
+
+template <class V1, class V2>
+void require_same_shape(const char* op, const char* n1, const V1& a, const char* n2, const V2& b) {
+  DCSLDM_REQUIRE(a.extent(0) == b.extent(0) && a.extent(1) == b.extent(1), op, n1, " is (", a.extent(0), ", ",
+                 a.extent(1), ") but ", n2, " is (", b.extent(0), ", ", b.extent(1), ")");
+}
+
+template <class ExecSpace>
+using Range2 = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>;
+
+template <class ExecSpace, class V>
+Range2<ExecSpace> range2(const ExecSpace& space, const V& v) {
+  return Range2<ExecSpace>(space, {0, 0}, {int(v.extent(0)), int(v.extent(1))});
+}
+
+/// db(j) += sum_i dx(i, j): one thread per column, rows in order (deterministic).
+template <class DXV, class DBV>
+struct ColumnSumAdd {
+  DXV dx;
+  DBV db;
+  KOKKOS_INLINE_FUNCTION void operator()(const int j) const {
+    accum_t<value_t<DBV>> s = 0;
+    for (std::size_t i = 0; i < dx.extent(0); ++i) s += dx(i, j);
+    db(j) += s;
+  }
+};
+
+}  // namespace Impl
+
+/// GELU forward: y = gelu(x), elementwise. x, y (M, N); y is written (=). y may alias x.
+template <class ExecSpace, class XV, class YV>
+void gelu_forward(const ExecSpace& space, GeluKind kind, const XV& x, const YV& y) {
+  static_assert(XV::rank == 2 && YV::rank == 2, "gelu_forward takes rank-2 Views");
+  Impl::require_same_shape("gelu_forward", "x", x, "y", y);
+  using A = accum_t<value_t<YV>>;
+  using T = value_t<YV>;
+  Kokkos::parallel_for(
+      "dcsldm::gelu_forward", Impl::range2(space, y),
+      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::gelu_value(A(x(i, j)), kind)); });
+}
+
+/// GELU backward: dx = dy * gelu'(x), elementwise. dy, x, dx (M, N); dx is written (=), may alias dy.
+template <class ExecSpace, class DYV, class XV, class DXV>
+void gelu_backward(const ExecSpace& space, GeluKind kind, const DYV& dy, const XV& x, const DXV& dx) {
+  static_assert(DYV::rank == 2 && XV::rank == 2 && DXV::rank == 2, "gelu_backward takes rank-2 Views");
+  Impl::require_same_shape("gelu_backward", "dy", dy, "x", x);
+  Impl::require_same_shape("gelu_backward", "dx", dx, "x", x);
+  using A = accum_t<value_t<DXV>>;
+  using T = value_t<DXV>;
+  Kokkos::parallel_for(
+      "dcsldm::gelu_backward", Impl::range2(space, dx),
+      KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::gelu_grad(A(x(i, j)), kind)); });
+}
+
+/// Fused bias + GELU forward (the MLP hot path): y(i, j) = gelu(x(i, j) + b(j)).
+/// x, y (M, N), b (N); y is written (=) and may alias x.
+template <class ExecSpace, class XV, class BV, class YV>
+void bias_gelu_forward(const ExecSpace& space, GeluKind kind, const XV& x, const BV& b, const YV& y) {
+  static_assert(XV::rank == 2 && BV::rank == 1 && YV::rank == 2, "bias_gelu_forward: x, y rank 2, b rank 1");
+  Impl::require_same_shape("bias_gelu_forward", "x", x, "y", y);
+  DCSLDM_REQUIRE(b.extent(0) == x.extent(1), "bias_gelu_forward", "b.extent(0) = ", b.extent(0),
+                 " != x.extent(1) = ", x.extent(1));
+  using A = accum_t<value_t<YV>>;
+  using T = value_t<YV>;
+  Kokkos::parallel_for(
+      "dcsldm::bias_gelu_forward", Impl::range2(space, y),
+      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::gelu_value(A(x(i, j)) + A(b(j)), kind)); });
+}
+
+/// Fused bias + GELU backward: dx(i, j) = dy(i, j) * gelu'(x(i, j) + b(j)) is written (=);
+/// db(j) += sum_i dx(i, j) accumulates. x is the input of bias_gelu_forward (without the bias).
+/// dy, x, dx (M, N), b, db (N); dx may alias dy.
+template <class ExecSpace, class DYV, class XV, class BV, class DXV, class DBV>
+void bias_gelu_backward(const ExecSpace& space, GeluKind kind, const DYV& dy, const XV& x, const BV& b, const DXV& dx,
+                        const DBV& db) {
+  static_assert(DYV::rank == 2 && XV::rank == 2 && DXV::rank == 2 && BV::rank == 1 && DBV::rank == 1,
+                "bias_gelu_backward: dy, x, dx rank 2, b, db rank 1");
+  Impl::require_same_shape("bias_gelu_backward", "dy", dy, "x", x);
+  Impl::require_same_shape("bias_gelu_backward", "dx", dx, "x", x);
+  DCSLDM_REQUIRE(b.extent(0) == x.extent(1) && db.extent(0) == x.extent(1), "bias_gelu_backward",
+                 "b.extent(0) = ", b.extent(0), ", db.extent(0) = ", db.extent(0),
+                 ", expected x.extent(1) = ", x.extent(1));
+  using A = accum_t<value_t<DXV>>;
+  using T = value_t<DXV>;
+  Kokkos::parallel_for(
+      "dcsldm::bias_gelu_backward", Impl::range2(space, dx),
+      KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::gelu_grad(A(x(i, j)) + A(b(j)), kind)); });
+  if (dx.extent(1) != 0)
+    Kokkos::parallel_for("dcsldm::bias_gelu_backward_bias", Kokkos::RangePolicy<ExecSpace>(space, 0, dx.extent(1)),
+                         Impl::ColumnSumAdd<DXV, DBV>{dx, db});
+}
+
+/// SiLU forward: y = x * sigmoid(x), elementwise. x, y (M, N); y is written (=), may alias x.
+template <class ExecSpace, class XV, class YV>
+void silu_forward(const ExecSpace& space, const XV& x, const YV& y) {
+  static_assert(XV::rank == 2 && YV::rank == 2, "silu_forward takes rank-2 Views");
+  Impl::require_same_shape("silu_forward", "x", x, "y", y);
+  using A = accum_t<value_t<YV>>;
+  using T = value_t<YV>;
+  Kokkos::parallel_for(
+      "dcsldm::silu_forward", Impl::range2(space, y),
+      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::silu_value(A(x(i, j)))); });
+}
+
+/// SiLU backward: dx = dy * sigmoid(x) (1 + x (1 - sigmoid(x))). dy, x, dx (M, N); dx is written (=).
+template <class ExecSpace, class DYV, class XV, class DXV>
+void silu_backward(const ExecSpace& space, const DYV& dy, const XV& x, const DXV& dx) {
+  static_assert(DYV::rank == 2 && XV::rank == 2 && DXV::rank == 2, "silu_backward takes rank-2 Views");
+  Impl::require_same_shape("silu_backward", "dy", dy, "x", x);
+  Impl::require_same_shape("silu_backward", "dx", dx, "x", x);
+  using A = accum_t<value_t<DXV>>;
+  using T = value_t<DXV>;
+  Kokkos::parallel_for(
+      "dcsldm::silu_backward", Impl::range2(space, dx),
+      KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::silu_grad(A(x(i, j)))); });
+}
+
+/// SwiGLU gate forward: y(i, j) = silu(x(i, j)) * x(i, H + j) for j < H.
+/// x (M, 2H): first half = gate a, second half = value b (torch: `a, b = x.chunk(2, -1)`); y (M, H),
+/// written (=).
+template <class ExecSpace, class XV, class YV>
+void swiglu_forward(const ExecSpace& space, const XV& x, const YV& y) {
+  static_assert(XV::rank == 2 && YV::rank == 2, "swiglu_forward takes rank-2 Views");
+  DCSLDM_REQUIRE(x.extent(0) == y.extent(0) && x.extent(1) == 2 * y.extent(1), "swiglu_forward", "x is (", x.extent(0),
+                 ", ", x.extent(1), "), y is (", y.extent(0), ", ", y.extent(1), "); expected x (M, 2H) and y (M, H)");
+  using A = accum_t<value_t<YV>>;
+  using T = value_t<YV>;
+  const int h = int(y.extent(1));
+  Kokkos::parallel_for(
+      "dcsldm::swiglu_forward", Impl::range2(space, y),
+      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::silu_value(A(x(i, j))) * A(x(i, h + j))); });
+}
+
+/// SwiGLU gate backward. dy (M, H), x (M, 2H) as given to forward; dx (M, 2H) is written (=):
+///   dx(i, j)     = dy(i, j) * x(i, H + j) * silu'(x(i, j))     (gate half)
+///   dx(i, H + j) = dy(i, j) * silu(x(i, j))                    (value half)
+template <class ExecSpace, class DYV, class XV, class DXV>
+void swiglu_backward(const ExecSpace& space, const DYV& dy, const XV& x, const DXV& dx) {
+  static_assert(DYV::rank == 2 && XV::rank == 2 && DXV::rank == 2, "swiglu_backward takes rank-2 Views");
+  DCSLDM_REQUIRE(x.extent(0) == dy.extent(0) && x.extent(1) == 2 * dy.extent(1), "swiglu_backward", "x is (",
+                 x.extent(0), ", ", x.extent(1), "), dy is (", dy.extent(0), ", ", dy.extent(1),
+                 "); expected x (M, 2H) and dy (M, H)");
+  Impl::require_same_shape("swiglu_backward", "dx", dx, "x", x);
+  using A = accum_t<value_t<DXV>>;
+  using T = value_t<DXV>;
+  const int h = int(dy.extent(1));
+  Kokkos::parallel_for(
+      "dcsldm::swiglu_backward", Impl::range2(space, dy), KOKKOS_LAMBDA(int i, int j) {
+        const A a = A(x(i, j)), b = A(x(i, h + j)), g = A(dy(i, j));
+        dx(i, j) = T(g * b * Impl::silu_grad(a));
+        dx(i, h + j) = T(g * Impl::silu_value(a));
+      });
+}
+
+}  // namespace dcsldm::nn
