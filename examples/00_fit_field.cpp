@@ -85,7 +85,7 @@ void forward(const Exec& space, const View2<T, Mem>& coords, const Net& p, Buffe
 void backward(const Exec& space, const Net& p, const Net& g, Buffers& b) {
   nn::linear_backward(space, b.dy, b.h2, p.out, g.out, b.dh2);
   nn::gelu_mlp_backward(space, b.dh2, b.h1, p.mlp, g.mlp, nn::GeluKind::Tanh, b.mlp, b.mlp_ws, b.dh1);
-  nn::layer_norm_backward(space, b.dh1, b.h0, p.ln, b.ln, g.ln, b.dh0);
+  nn::layer_norm_backward(space, b.dh1, b.h0, p.ln, g.ln, b.ln, b.dh0);
   nn::linear_backward(space, b.dh0, b.ff, p.in, g.in, View2<T, Mem>());  // coordinates need no gradient
 }
 
@@ -161,7 +161,7 @@ int run(int argc, char** argv) {
   for (int step = 0; step < steps; ++step) {
     forward(space, coords, p, buf);
     nn::mse_loss_forward(space, buf.y, target, buf.loss);
-    nn::mse_loss_backward(space, buf.y, target, 1.0, buf.dy);
+    nn::mse_loss_backward(space, 1.0, buf.y, target, buf.dy);
     optim::zero_grad(space, arena);
     backward(space, p, g, buf);
     optim::clip_grad_norm_readback(space, arena.grads, 1.0);

@@ -23,18 +23,18 @@ void check_activations_golden() {
   for (nn::GeluKind kind : {nn::GeluKind::Erf, nn::GeluKind::Tanh}) {
     const std::string k = nn::gelu_kind_name(kind);
     INFO("gelu approximate=" << k);
-    nn::gelu_forward(space, kind, x, y);
-    nn::gelu_backward(space, kind, dy, x, dx);
+    nn::gelu_forward(space, x, kind, y);
+    nn::gelu_backward(space, dy, x, kind, dx);
     CHECK(g.error(y, "gelu_" + k + "_y") < tol);
     CHECK(g.error(dx, "gelu_" + k + "_dx") < tol);
     Kokkos::deep_copy(db, T(0));
-    nn::bias_gelu_forward(space, kind, x, b, y);
-    nn::bias_gelu_backward(space, kind, dy, x, b, dx, db);
+    nn::bias_gelu_forward(space, x, b, kind, y);
+    nn::bias_gelu_backward(space, dy, x, b, db, kind, dx);
     CHECK(g.error(y, "bias_gelu_" + k + "_y") < tol);
     CHECK(g.error(dx, "bias_gelu_" + k + "_dx") < tol);
     CHECK(g.error(db, "bias_gelu_" + k + "_db") < tol);
     // The bias gradient accumulates; dx is overwritten.
-    nn::bias_gelu_backward(space, kind, dy, x, b, dx, db);
+    nn::bias_gelu_backward(space, dy, x, b, db, kind, dx);
     auto twice = g.values("bias_gelu_" + k + "_db");
     for (auto& v : twice) v *= 2;
     CHECK(test::rel_error(test::to_doubles(db), twice) < tol);
@@ -62,7 +62,7 @@ void run_act(const ExecSpace& space, Act a, const View2<double, typename ExecSpa
   if (a == Act::Silu)
     nn::silu_forward(space, x, y);
   else
-    nn::gelu_forward(space, a == Act::GeluErf ? nn::GeluKind::Erf : nn::GeluKind::Tanh, x, y);
+    nn::gelu_forward(space, x, a == Act::GeluErf ? nn::GeluKind::Erf : nn::GeluKind::Tanh, y);
 }
 
 template <class ExecSpace>
@@ -79,7 +79,7 @@ void check_elementwise_gradients(int m, int n) {
     if (a == Act::Silu)
       nn::silu_backward(space, proj, x, dx);
     else
-      nn::gelu_backward(space, a == Act::GeluErf ? nn::GeluKind::Erf : nn::GeluKind::Tanh, proj, x, dx);
+      nn::gelu_backward(space, proj, x, a == Act::GeluErf ? nn::GeluKind::Erf : nn::GeluKind::Tanh, dx);
     test::check_gradient("activation dx", space, x, dx, [&] {
       run_act(space, a, x, y);
       return test::dot(y, proj);
@@ -87,9 +87,9 @@ void check_elementwise_gradients(int m, int n) {
   }
   for (nn::GeluKind kind : {nn::GeluKind::Erf, nn::GeluKind::Tanh}) {
     Kokkos::deep_copy(db, 0.0);
-    nn::bias_gelu_backward(space, kind, proj, x, b, dx, db);
+    nn::bias_gelu_backward(space, proj, x, b, db, kind, dx);
     auto loss = [&] {
-      nn::bias_gelu_forward(space, kind, x, b, y);
+      nn::bias_gelu_forward(space, x, b, kind, y);
       return test::dot(y, proj);
     };
     test::check_gradient("bias_gelu dx", space, x, dx, loss);
@@ -111,9 +111,9 @@ void check_activation_errors() {
   ExecSpace space;
   View2<float, Mem> x("x", 3, 4), y("y", 3, 5), h("h", 3, 3);
   View1<float, Mem> b("b", 5);
-  CHECK_THROWS_WITH(nn::gelu_forward(space, nn::GeluKind::Erf, x, y),
+  CHECK_THROWS_WITH(nn::gelu_forward(space, x, nn::GeluKind::Erf, y),
                     Catch::Contains("dcsldm::gelu_forward") && Catch::Contains("(3, 4)") && Catch::Contains("(3, 5)"));
-  CHECK_THROWS_WITH(nn::bias_gelu_forward(space, nn::GeluKind::Tanh, x, b, x),
+  CHECK_THROWS_WITH(nn::bias_gelu_forward(space, x, b, nn::GeluKind::Tanh, x),
                     Catch::Contains("dcsldm::bias_gelu_forward") && Catch::Contains("b.extent(0) = 5"));
   CHECK_THROWS_WITH(nn::swiglu_forward(space, x, h),
                     Catch::Contains("dcsldm::swiglu_forward") && Catch::Contains("expected x (M, 2H)"));

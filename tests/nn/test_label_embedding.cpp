@@ -25,10 +25,10 @@ void check_label_golden() {
   View2<T, Mem> y("y", b, p.dim());
   nn::check_labels(labels, num_classes);
   nn::label_embedding_forward(ExecSpace(), labels, p, y);
-  nn::label_embedding_backward(ExecSpace(), labels, dy, d);
+  nn::label_embedding_backward(ExecSpace(), dy, labels, d);
   CHECK(g.error(y, "y") < test::parity_tol<T>());
   CHECK(g.error(d.table, "dtable") < test::parity_tol<T>());
-  nn::label_embedding_backward(ExecSpace(), labels, dy, d);
+  nn::label_embedding_backward(ExecSpace(), dy, labels, d);
   auto twice = g.values("dtable");
   for (auto& v : twice) v *= 2;
   CHECK(test::rel_error(test::to_doubles(d.table), twice) < test::parity_tol<T>());
@@ -58,7 +58,7 @@ void check_label_gradient(int num_classes, int b, int dim) {
   View2<double, Mem> y("y", b, dim), proj("proj", b, dim);
   test::fill_uniform(p.table, 91);
   test::fill_uniform(proj, 92);
-  nn::label_embedding_backward(space, labels, proj, d);
+  nn::label_embedding_backward(space, proj, labels, d);
   auto loss = [&] {
     nn::label_embedding_forward(space, labels, p, y);
     return test::dot(y, proj);
@@ -80,10 +80,10 @@ void check_label_backward_deterministic() {
   for (int i = 0; i < b; ++i) h(i) = (i * i + 3 * i) % (num_classes + 1);
   Kokkos::deep_copy(labels, h);
   test::fill_uniform(dy, 93);
-  nn::label_embedding_backward(ExecSpace(), labels, dy, nn::LabelEmbedding<float, Mem>{dt});
+  nn::label_embedding_backward(ExecSpace(), dy, labels, nn::LabelEmbedding<float, Mem>{dt});
   View2<float, HostMem> dt_ref("dt_ref", num_classes + 1, dim);
   auto dy_h = compat::to_host(dy);
-  nn::label_embedding_backward(Kokkos::Serial(), h, dy_h, nn::LabelEmbedding<float, HostMem>{dt_ref});
+  nn::label_embedding_backward(Kokkos::Serial(), dy_h, h, nn::LabelEmbedding<float, HostMem>{dt_ref});
   CHECK(test::to_doubles(dt) == test::to_doubles(dt_ref));
 #endif
 }

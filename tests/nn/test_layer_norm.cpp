@@ -30,7 +30,7 @@ void check_layer_norm_golden(const std::string& name) {
   View2<T, Mem> y("y", m, c), dx("dx", m, c);
   ExecSpace space;
   nn::layer_norm_forward(space, x, p, y, cache, eps);
-  nn::layer_norm_backward(space, dy, x, p, cache, d, dx);
+  nn::layer_norm_backward(space, dy, x, p, d, cache, dx);
   INFO(name << " y err " << g.error(y, "y") << " dx err " << g.error(dx, "dx"));
   CHECK(g.error(y, "y") < test::parity_tol<T>());
   CHECK(g.error(dx, "dx") < test::parity_tol<T>());
@@ -38,7 +38,7 @@ void check_layer_norm_golden(const std::string& name) {
     CHECK(g.error(d.weight, "dweight") < test::parity_tol<T>());
     CHECK(g.error(d.bias, "dbias") < test::parity_tol<T>());
     // Parameter gradients accumulate (+=): a second backward doubles them; dx is written (=).
-    nn::layer_norm_backward(space, dy, x, p, cache, d, dx);
+    nn::layer_norm_backward(space, dy, x, p, d, cache, dx);
     CHECK(test::rel_error(test::to_doubles(d.weight), scaled(g.values("dweight"), 2)) < test::parity_tol<T>());
     CHECK(test::rel_error(test::to_doubles(d.bias), scaled(g.values("dbias"), 2)) < test::parity_tol<T>());
     CHECK(g.error(dx, "dx") < test::parity_tol<T>());
@@ -58,7 +58,7 @@ void check_layer_norm_gradients(int m, int c, bool weight, bool bias) {
   test::fill_uniform(x, 33);
   test::fill_uniform(proj, 34);
   nn::layer_norm_forward(space, x, p, y, cache);
-  nn::layer_norm_backward(space, proj, x, p, cache, d, dx);
+  nn::layer_norm_backward(space, proj, x, p, d, cache, dx);
   auto loss = [&] {
     nn::layer_norm_forward(space, x, p, y, cache);
     return test::dot(y, proj);
@@ -84,7 +84,7 @@ void check_layer_norm_errors() {
                     Catch::Contains("cache.mean.extent(0) = 1") && Catch::Contains("M = x.extent(0) = 2"));
   View2<float, Mem> dx("dx", 2, 4);
   nn::LayerNormCache<float, Mem> ok{View1<float, Mem>("mean", 2), View1<float, Mem>("rstd", 2)};
-  CHECK_THROWS_WITH(nn::layer_norm_backward(ExecSpace(), y, x, q, ok, q, dx),
+  CHECK_THROWS_WITH(nn::layer_norm_backward(ExecSpace(), y, x, q, q, ok, dx),
                     Catch::Contains("dcsldm::layer_norm_backward") && Catch::Contains("dx is (2, 4)"));
 }
 

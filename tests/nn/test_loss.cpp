@@ -23,13 +23,13 @@ void check_loss_variant(const test::Golden& g, Kind kind, const std::string& nam
   View1<T, Mem> out1("out1", 1);
   const double upstream = g.meta_double("upstream");
   if (weighted) {
-    nn::loss_forward(space, kind, pred, target, weight, out0);
-    nn::loss_forward(space, kind, pred, target, weight, out1);
-    nn::loss_backward(space, kind, pred, target, weight, upstream, dpred);
+    nn::loss_forward(space, pred, target, weight, kind, out0);
+    nn::loss_forward(space, pred, target, weight, kind, out1);
+    nn::loss_backward(space, upstream, pred, target, weight, kind, dpred);
   } else {
-    nn::loss_forward(space, kind, pred, target, out0);
-    nn::loss_forward(space, kind, pred, target, out1);
-    nn::loss_backward(space, kind, pred, target, upstream, dpred);
+    nn::loss_forward(space, pred, target, kind, out0);
+    nn::loss_forward(space, pred, target, kind, out1);
+    nn::loss_backward(space, upstream, pred, target, kind, dpred);
   }
   const auto want = g.values(name);
   const double v0 = double(compat::to_host(out0)());
@@ -56,9 +56,9 @@ void check_loss_golden() {
   CHECK(g.error(out, "l1") < test::parity_tol<T>());
   nn::mse_loss_forward(ExecSpace(), pred, target, out);
   CHECK(g.error(out, "mse") < test::parity_tol<T>());
-  nn::l1_loss_backward(ExecSpace(), pred, target, g.meta_double("upstream"), dpred);
+  nn::l1_loss_backward(ExecSpace(), g.meta_double("upstream"), pred, target, dpred);
   CHECK(g.error(dpred, "dpred_l1") < test::parity_tol<T>());
-  nn::mse_loss_backward(ExecSpace(), pred, target, g.meta_double("upstream"), dpred);
+  nn::mse_loss_backward(ExecSpace(), g.meta_double("upstream"), pred, target, dpred);
   CHECK(g.error(dpred, "dpred_mse") < test::parity_tol<T>());
 }
 
@@ -73,14 +73,14 @@ void check_loss_gradient(Kind kind, int m, int c, bool weighted) {
   test::fill_uniform(weight, 63, 0, 2);
   const double upstream = 0.7;
   if (weighted)
-    nn::loss_backward(space, kind, pred, target, weight, upstream, dpred);
+    nn::loss_backward(space, upstream, pred, target, weight, kind, dpred);
   else
-    nn::loss_backward(space, kind, pred, target, upstream, dpred);
+    nn::loss_backward(space, upstream, pred, target, kind, dpred);
   auto loss = [&] {
     if (weighted)
-      nn::loss_forward(space, kind, pred, target, weight, out);
+      nn::loss_forward(space, pred, target, weight, kind, out);
     else
-      nn::loss_forward(space, kind, pred, target, out);
+      nn::loss_forward(space, pred, target, kind, out);
     return upstream * compat::to_host(out)();
   };
   INFO(Kind::name << " m=" << m << " c=" << c << " weighted=" << weighted);
@@ -94,7 +94,7 @@ void check_loss_empty() {
   View1<double, Mem> out("out", 1);
   Kokkos::deep_copy(out, 5.0);
   nn::mse_loss_forward(ExecSpace(), pred, target, out);
-  nn::mse_loss_backward(ExecSpace(), pred, target, 1.0, dpred);
+  nn::mse_loss_backward(ExecSpace(), 1.0, pred, target, dpred);
   CHECK(compat::to_host(out)(0) == 0.0);
 }
 
@@ -108,10 +108,10 @@ void check_loss_errors() {
                         Catch::Contains("target is (3, 5)"));
   CHECK_THROWS_WITH(nn::mse_loss_forward(ExecSpace(), pred, pred, out2),
                     Catch::Contains("dcsldm::mse_loss_forward") && Catch::Contains("with 2 elements"));
-  CHECK_THROWS_WITH(nn::mse_loss_backward(ExecSpace(), pred, pred, 1.0, dpred),
+  CHECK_THROWS_WITH(nn::mse_loss_backward(ExecSpace(), 1.0, pred, pred, dpred),
                     Catch::Contains("dcsldm::mse_loss_backward") && Catch::Contains("dpred is (4, 3)"));
   View2<float, Mem> w("w", 3, 3);
-  CHECK_THROWS_WITH(nn::loss_forward(ExecSpace(), nn::loss::L1{}, pred, pred, w, out),
+  CHECK_THROWS_WITH(nn::loss_forward(ExecSpace(), pred, pred, w, nn::loss::L1{}, out),
                     Catch::Contains("weight is (3, 3)"));
 }
 

@@ -22,11 +22,11 @@ void check_rms_norm_golden() {
   View2<T, Mem> y("y", m, c), dx("dx", m, c);
   ExecSpace space;
   nn::rms_norm_forward(space, x, p, y, cache, g.meta_double("eps"));
-  nn::rms_norm_backward(space, dy, x, p, cache, d, dx);
+  nn::rms_norm_backward(space, dy, x, p, d, cache, dx);
   CHECK(g.error(y, "y") < test::parity_tol<T>());
   CHECK(g.error(dx, "dx") < test::parity_tol<T>());
   CHECK(g.error(d.weight, "dweight") < test::parity_tol<T>());
-  nn::rms_norm_backward(space, dy, x, p, cache, d, dx);
+  nn::rms_norm_backward(space, dy, x, p, d, cache, dx);
   auto twice = g.values("dweight");
   for (auto& v : twice) v *= 2;
   CHECK(test::rel_error(test::to_doubles(d.weight), twice) < test::parity_tol<T>());
@@ -45,7 +45,7 @@ void check_rms_norm_gradients(int m, int c, bool weight) {
   test::fill_uniform(x, 42);
   test::fill_uniform(proj, 43);
   nn::rms_norm_forward(space, x, p, y, cache);
-  nn::rms_norm_backward(space, proj, x, p, cache, d, dx);
+  nn::rms_norm_backward(space, proj, x, p, d, cache, dx);
   auto loss = [&] {
     nn::rms_norm_forward(space, x, p, y, cache);
     return test::dot(y, proj);

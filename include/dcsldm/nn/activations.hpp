@@ -102,7 +102,7 @@ struct ColumnSumAdd {
 
 /// GELU forward: y = gelu(x), elementwise. x, y (M, N); y is written (=). y may alias x.
 template <class ExecSpace, class XV, class YV>
-void gelu_forward(const ExecSpace& space, GeluKind kind, const XV& x, const YV& y) {
+void gelu_forward(const ExecSpace& space, const XV& x, GeluKind kind, const YV& y) {
   static_assert(XV::rank == 2 && YV::rank == 2, "gelu_forward takes rank-2 Views");
   Impl::require_same_shape("gelu_forward", "x", x, "y", y);
   using A = accum_t<value_t<YV>>;
@@ -114,7 +114,7 @@ void gelu_forward(const ExecSpace& space, GeluKind kind, const XV& x, const YV& 
 
 /// GELU backward: dx = dy * gelu'(x), elementwise. dy, x, dx (M, N); dx is written (=), may alias dy.
 template <class ExecSpace, class DYV, class XV, class DXV>
-void gelu_backward(const ExecSpace& space, GeluKind kind, const DYV& dy, const XV& x, const DXV& dx) {
+void gelu_backward(const ExecSpace& space, const DYV& dy, const XV& x, GeluKind kind, const DXV& dx) {
   static_assert(DYV::rank == 2 && XV::rank == 2 && DXV::rank == 2, "gelu_backward takes rank-2 Views");
   Impl::require_same_shape("gelu_backward", "dy", dy, "x", x);
   Impl::require_same_shape("gelu_backward", "dx", dx, "x", x);
@@ -128,7 +128,7 @@ void gelu_backward(const ExecSpace& space, GeluKind kind, const DYV& dy, const X
 /// Fused bias + GELU forward (the MLP hot path): y(i, j) = gelu(x(i, j) + b(j)).
 /// x, y (M, N), b (N); y is written (=) and may alias x.
 template <class ExecSpace, class XV, class BV, class YV>
-void bias_gelu_forward(const ExecSpace& space, GeluKind kind, const XV& x, const BV& b, const YV& y) {
+void bias_gelu_forward(const ExecSpace& space, const XV& x, const BV& b, GeluKind kind, const YV& y) {
   static_assert(XV::rank == 2 && BV::rank == 1 && YV::rank == 2, "bias_gelu_forward: x, y rank 2, b rank 1");
   Impl::require_same_shape("bias_gelu_forward", "x", x, "y", y);
   DCSLDM_REQUIRE(b.extent(0) == x.extent(1), "bias_gelu_forward", "b.extent(0) = ", b.extent(0),
@@ -144,8 +144,8 @@ void bias_gelu_forward(const ExecSpace& space, GeluKind kind, const XV& x, const
 /// db(j) += sum_i dx(i, j) accumulates. x is the input of bias_gelu_forward (without the bias).
 /// dy, x, dx (M, N), b, db (N); dx may alias dy.
 template <class ExecSpace, class DYV, class XV, class BV, class DXV, class DBV>
-void bias_gelu_backward(const ExecSpace& space, GeluKind kind, const DYV& dy, const XV& x, const BV& b, const DXV& dx,
-                        const DBV& db) {
+void bias_gelu_backward(const ExecSpace& space, const DYV& dy, const XV& x, const BV& b, const DBV& db, GeluKind kind,
+                        const DXV& dx) {
   static_assert(DYV::rank == 2 && XV::rank == 2 && DXV::rank == 2 && BV::rank == 1 && DBV::rank == 1,
                 "bias_gelu_backward: dy, x, dx rank 2, b, db rank 1");
   Impl::require_same_shape("bias_gelu_backward", "dy", dy, "x", x);

@@ -115,10 +115,11 @@ void label_embedding_forward(const ExecSpace& space, const LV& labels, const Lab
 
 /// Backward: grad.table(c, :) += sum_{b : labels(b) = c} dy(b, :) (+=), summed in batch order by one
 /// thread per feature: deterministic and bit-identical for any thread count, no atomics.
-/// labels (B), dy (B, D).
-template <class ExecSpace, class LV, class DYV, class T, class M>
-void label_embedding_backward(const ExecSpace& space, const LV& labels, const DYV& dy,
+/// dy (B, D), labels (B) as given to forward. The table itself is not needed.
+template <class ExecSpace, class DYV, class LV, class T, class M>
+void label_embedding_backward(const ExecSpace& space, const DYV& dy, const LV& labels,
                               const LabelEmbedding<T, M>& grad) {
+  static_assert(DYV::rank == 2 && LV::rank == 1, "label_embedding_backward(space, dy (B, D), labels (B), grad)");
   Impl::check_label_embedding("label_embedding_backward", labels, grad, dy, "dy");
   if (dy.extent(0) == 0 || dy.extent(1) == 0) return;
   Kokkos::parallel_for("dcsldm::label_embedding_backward", Kokkos::RangePolicy<ExecSpace>(space, 0, dy.extent(1)),

@@ -176,7 +176,7 @@ void layer_norm_forward(const ExecSpace& space, const XV& x, const LayerNorm<T, 
 /// grad.weight += sum_i dy * xhat, grad.bias += sum_i dy (only those present in p).
 template <class ExecSpace, class DYV, class XV, class T, class M, class DXV>
 void layer_norm_backward(const ExecSpace& space, const DYV& dy, const XV& x, const LayerNorm<T, M>& p,
-                         const LayerNormCache<T, M>& cache, const LayerNorm<T, M>& grad, const DXV& dx) {
+                         const LayerNorm<T, M>& grad, const LayerNormCache<T, M>& cache, const DXV& dx) {
   Impl::check_layer_norm("layer_norm_backward", x, p, dy, cache);
   DCSLDM_REQUIRE(dx.extent(0) == x.extent(0) && dx.extent(1) == x.extent(1), "layer_norm_backward",
                  "dx is (", dx.extent(0), ", ", dx.extent(1), "), expected (", x.extent(0), ", ", x.extent(1),

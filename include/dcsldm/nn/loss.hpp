@@ -149,54 +149,56 @@ void loss_backward_impl(const ExecSpace& space, const PV& pred, const TV& target
 }  // namespace Impl
 
 /// Forward of a mean-reduced loss (Kind = loss::L1 or loss::MSE): out = (1/N) sum_i f(pred_i - target_i).
-/// pred, target: contiguous Views of any one shape (N elements). out: rank-0 View, or rank-1 View of one
+/// pred, target: contiguous Views of any one shape (N elements). kind: the tag value (loss::L1{} or
+/// loss::MSE{}), passed as configuration after the inputs. out: rank-0 View, or rank-1 View of one
 /// element, of accum_t<T> in the execution space's memory, written (=) asynchronously. N = 0 gives 0.
 template <class Kind, class ExecSpace, class PV, class TV, class OV>
-void loss_forward(const ExecSpace& space, Kind, const PV& pred, const TV& target, const OV& out) {
+void loss_forward(const ExecSpace& space, const PV& pred, const TV& target, Kind, const OV& out) {
   Impl::loss_forward_impl<Kind>(space, pred, target, PV(), false, out);
 }
-/// Weighted forward: out = (1/N) sum_i weight_i f(pred_i - target_i); weight has the shape of pred.
+/// Weighted forward: out = (1/N) sum_i weight_i f(pred_i - target_i); weight (an input, not a learned
+/// parameter) has the shape of pred.
 template <class Kind, class ExecSpace, class PV, class TV, class WV, class OV>
-void loss_forward(const ExecSpace& space, Kind, const PV& pred, const TV& target, const WV& weight,
+void loss_forward(const ExecSpace& space, const PV& pred, const TV& target, const WV& weight, Kind,
                   const OV& out) {
   Impl::loss_forward_impl<Kind>(space, pred, target, weight, true, out);
 }
 
 /// Backward of loss_forward: dpred_i = dloss * f'(pred_i - target_i) / N, written (=). dloss is the
-/// upstream gradient of the scalar loss (1 for a loss that is minimised directly, or its weight in a sum
-/// of losses). dpred is contiguous with the shape of pred.
+/// upstream gradient of the scalar loss (the d_output: 1 for a loss that is minimised directly, or its
+/// weight in a sum of losses). pred, target as given to forward; dpred is contiguous with the shape of pred.
 template <class Kind, class ExecSpace, class PV, class TV, class DV>
-void loss_backward(const ExecSpace& space, Kind, const PV& pred, const TV& target, double dloss,
+void loss_backward(const ExecSpace& space, double dloss, const PV& pred, const TV& target, Kind,
                    const DV& dpred) {
   Impl::loss_backward_impl<Kind>(space, pred, target, PV(), false, dloss, dpred);
 }
 /// Weighted backward: dpred_i = dloss * weight_i * f'(pred_i - target_i) / N, written (=).
 template <class Kind, class ExecSpace, class PV, class TV, class WV, class DV>
-void loss_backward(const ExecSpace& space, Kind, const PV& pred, const TV& target, const WV& weight,
-                   double dloss, const DV& dpred) {
+void loss_backward(const ExecSpace& space, double dloss, const PV& pred, const TV& target, const WV& weight,
+                   Kind, const DV& dpred) {
   Impl::loss_backward_impl<Kind>(space, pred, target, weight, true, dloss, dpred);
 }
 
 /// l1_loss_forward(space, pred, target, out): loss_forward with loss::L1 (torch l1_loss, mean).
 template <class ExecSpace, class PV, class TV, class OV>
 void l1_loss_forward(const ExecSpace& space, const PV& pred, const TV& target, const OV& out) {
-  loss_forward(space, loss::L1{}, pred, target, out);
+  loss_forward(space, pred, target, loss::L1{}, out);
 }
-/// l1_loss_backward(space, pred, target, dloss, dpred): loss_backward with loss::L1 (dpred =).
+/// l1_loss_backward(space, dloss, pred, target, dpred): loss_backward with loss::L1 (dpred =).
 template <class ExecSpace, class PV, class TV, class DV>
-void l1_loss_backward(const ExecSpace& space, const PV& pred, const TV& target, double dloss, const DV& dpred) {
-  loss_backward(space, loss::L1{}, pred, target, dloss, dpred);
+void l1_loss_backward(const ExecSpace& space, double dloss, const PV& pred, const TV& target, const DV& dpred) {
+  loss_backward(space, dloss, pred, target, loss::L1{}, dpred);
 }
 /// mse_loss_forward(space, pred, target, out): loss_forward with loss::MSE (torch mse_loss, mean).
 template <class ExecSpace, class PV, class TV, class OV>
 void mse_loss_forward(const ExecSpace& space, const PV& pred, const TV& target, const OV& out) {
-  loss_forward(space, loss::MSE{}, pred, target, out);
+  loss_forward(space, pred, target, loss::MSE{}, out);
 }
-/// mse_loss_backward(space, pred, target, dloss, dpred): loss_backward with loss::MSE (dpred =).
+/// mse_loss_backward(space, dloss, pred, target, dpred): loss_backward with loss::MSE (dpred =).
 template <class ExecSpace, class PV, class TV, class DV>
-void mse_loss_backward(const ExecSpace& space, const PV& pred, const TV& target, double dloss,
+void mse_loss_backward(const ExecSpace& space, double dloss, const PV& pred, const TV& target,
                        const DV& dpred) {
-  loss_backward(space, loss::MSE{}, pred, target, dloss, dpred);
+  loss_backward(space, dloss, pred, target, loss::MSE{}, dpred);
 }
 
 }  // namespace dcsldm::nn

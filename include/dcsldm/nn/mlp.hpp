@@ -120,7 +120,7 @@ void gelu_mlp_forward(const ExecSpace& space, const XV& x, const GeluMlp<T, M>& 
   DCSLDM_REQUIRE(p.fc1.has_bias() || h == 0, "gelu_mlp_forward", "fc1 must have a bias (extent ", h,
                  "), it has extent ", p.fc1.bias.extent(0));
   gemm(space, Op::N, Op::T, 1, x, p.fc1.weight, 0, cache.pre);  // pre = x W1^T
-  bias_gelu_forward(space, kind, cache.pre, p.fc1.bias, cache.hidden);
+  bias_gelu_forward(space, cache.pre, p.fc1.bias, kind, cache.hidden);
   linear_forward(space, cache.hidden, p.fc2, y);
 }
 
@@ -136,7 +136,7 @@ void gelu_mlp_backward(const ExecSpace& space, const DYV& dy, const XV& x, const
   Impl::check_same_params("gelu_mlp_backward", p.fc1, g.fc1, "fc1");
   Impl::check_same_params("gelu_mlp_backward", p.fc2, g.fc2, "fc2");
   linear_backward(space, dy, cache.hidden, p.fc2, g.fc2, ws.dhidden);
-  bias_gelu_backward(space, kind, ws.dhidden, cache.pre, p.fc1.bias, ws.dpre, g.fc1.bias);
+  bias_gelu_backward(space, ws.dhidden, cache.pre, p.fc1.bias, g.fc1.bias, kind, ws.dpre);
   linear_backward(space, ws.dpre, x, Impl::without_bias(p.fc1), Impl::without_bias(g.fc1), dx);
 }
 

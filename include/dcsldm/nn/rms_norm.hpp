@@ -120,7 +120,7 @@ void rms_norm_forward(const ExecSpace& space, const XV& x, const RMSNorm<T, M>& 
 /// grad.weight accumulates (+=): grad.weight += sum_i dy * xhat.
 template <class ExecSpace, class DYV, class XV, class T, class M, class DXV>
 void rms_norm_backward(const ExecSpace& space, const DYV& dy, const XV& x, const RMSNorm<T, M>& p,
-                       const RMSNormCache<T, M>& cache, const RMSNorm<T, M>& grad, const DXV& dx) {
+                       const RMSNorm<T, M>& grad, const RMSNormCache<T, M>& cache, const DXV& dx) {
   Impl::check_rms_norm("rms_norm_backward", x, p, dy, cache);
   DCSLDM_REQUIRE(dx.extent(0) == x.extent(0) && dx.extent(1) == x.extent(1), "rms_norm_backward", "dx is (",
                  dx.extent(0), ", ", dx.extent(1), "), expected (", x.extent(0), ", ", x.extent(1), ")");
