@@ -26,6 +26,27 @@ cmake -S "$deps/kokkos" -B /tmp/kk-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DC
 ninja -C /tmp/kk-build -j "$jobs" install > "$out/kokkos-build.log" 2>&1 || { grep -m 20 -B2 -A8 "error" "$out/kokkos-build.log"; exit 1; }
 
 stage "dcsldm tests + examples with nvcc"
+# Kokkos 3.4.1's exported config, written under CMake 4 with CUDA 13, needs three repairs: a two-entry
+# include list written with a newline inside one string, CUDA::cuda_driver without a library (no stubs
+# were found at build time), and a link to CUDA::cudart_static_deps, which consumers do not define.
+driver=""
+for c in /usr/local/cuda/lib64/stubs/libcuda.so /usr/local/nvidia/lib64/libcuda.so.1; do
+  [ -n "$driver" ] || { [ -e "$c" ] && driver=$c; }
+done
+echo "libcuda: ${driver:-not found}"
+python3 - /tmp/kk-cuda/lib/cmake/Kokkos "$driver" <<'PY'
+import glob, re, sys
+d, driver = sys.argv[1], sys.argv[2]
+for f in glob.glob(d + "/*.cmake"):
+    s = o = open(f).read()
+    s = re.sub(r'(INTERFACE_INCLUDE_DIRECTORIES ")([^"]*)"', lambda m: m.group(1) + ";".join(m.group(2).split()) + '"', s)
+    s = s.replace('INTERFACE_LINK_LIBRARIES "CUDA::cudart_static_deps"\n', "")
+    if driver and "CUDA::cuda_driver PROPERTIES\nINTERFACE" in s:
+        s = s.replace("CUDA::cuda_driver PROPERTIES\nINTERFACE", 'CUDA::cuda_driver PROPERTIES\nIMPORTED_LOCATION "%s"\nINTERFACE' % driver)
+    if s != o:
+        open(f, "w").write(s)
+        print("repaired", f)
+PY
 cmake -S "$root" -B /tmp/dcsldm-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DKokkos_ROOT=/tmp/kk-cuda \
   -DCMAKE_CXX_COMPILER=/tmp/kk-cuda/bin/nvcc_wrapper -DCMAKE_PREFIX_PATH="$deps/usr" \
   -DDCSLDM_ENABLE_CBLAS=OFF -DDCSLDM_ENABLE_BENCHMARKS=OFF -DDCSLDM_DEVICE_COMPILE_ONLY=ON \

@@ -5,11 +5,12 @@
 #   scripts/install-deps.sh [--hip] [--torch]
 #
 #   (default)  compilers, CMake, OpenBLAS, Catch2, xtensor, nlohmann-json, Google Benchmark, FreeType,
-#              libpng, data packages, and Kokkos 3.4.1 (Serial+OpenMP) built from Debian's trilinos
-#              source into $DCSLDM_DEPS/kokkos-openmp.
+#              libpng, data packages, Debian's binary Serial Kokkos (libtrilinos-kokkos-dev, ~5 MB: the
+#              install test checks that dcsldm also works with it), and Kokkos 3.4.1 (Serial+OpenMP)
+#              built from Debian's trilinos source into $DCSLDM_DEPS/kokkos-openmp.
 #   --hip      also hipcc + HIP runtime headers and a HIP-enabled Kokkos 3.4.1 in $DCSLDM_DEPS/kokkos-hip
 #              (used for the compile-only device gate; nothing runs on a GPU here).
-#   --torch    also Debian's python3-torch (PyTorch golden tensors and speed comparisons).
+#   --torch    also Debian's python3-torch and python3-skimage (golden tensors, speed comparisons).
 #
 # DCSLDM_DEPS defaults to /opt/dcsldm-deps.
 set -euo pipefail
@@ -21,7 +22,7 @@ for a in "$@"; do
   case "$a" in
     --hip) WITH_HIP=1 ;;
     --torch) WITH_TORCH=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a' (known: --hip --torch)" >&2; exit 2 ;;
   esac
 done
@@ -33,10 +34,10 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 pkgs=(build-essential cmake ninja-build pkg-config ca-certificates xz-utils
       libopenblas-dev catch2 libxtensor-dev nlohmann-json3-dev libbenchmark-dev
-      libfreetype-dev libpng-dev dataset-fashion-mnist fonts-dejavu-core fonts-noto-core
-      python3 python3-numpy)
+      libfreetype-dev libpng-dev zlib1g-dev dataset-fashion-mnist fonts-dejavu-core fonts-noto-core
+      python3 python3-numpy libtrilinos-kokkos-dev)
 [ "$WITH_HIP" = 1 ] && pkgs+=(hipcc libamdhip64-dev)
-[ "$WITH_TORCH" = 1 ] && pkgs+=(python3-torch)
+[ "$WITH_TORCH" = 1 ] && pkgs+=(python3-torch python3-skimage)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -6,6 +6,9 @@
 #     intrinsics take __half (no implicit conversion any more), and one calls __half2double, which
 #     CUDA does not have.
 #  2. Kokkos_CudaSpace.cpp: cudaMemPrefetchAsync takes a cudaMemLocation and flags since CUDA 13.
+#  3. Kokkos_Cuda_Instance.cpp refuses to start when the device's major compute capability differs from
+#     the compiled one, although CUDA JIT-compiles the embedded PTX for newer devices (Kokkos 3.4 has no
+#     Hopper arch flag, so sm_80 + PTX is how it runs on H100/H200): allow compiled <= device.
 # Usage: scripts/patch-kokkos-cuda13.sh <path to packages/kokkos>. Idempotent.
 set -euo pipefail
 src=${1:?usage: patch-kokkos-cuda13.sh <kokkos source dir>}
@@ -40,6 +43,19 @@ new = """#if CUDA_VERSION >= 13000  // dcsldm-cuda13: location + flags API
                                         space.cuda_stream()));
 #endif"""
 assert old in s, "prefetch call not found"
+open(p, "w").write(s.replace(old, new))
+PY
+fi
+inst=$src/core/src/Cuda/Kokkos_Cuda_Instance.cpp
+if ! grep -q "dcsldm-cuda13" "$inst"; then
+  python3 - "$inst" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+old = "if (compiled_major != cudaProp.major || compiled_minor > cudaProp.minor) {"
+new = ("if (compiled_major > cudaProp.major ||  // dcsldm-cuda13: PTX JIT runs on newer devices\n"
+       "        (compiled_major == cudaProp.major && compiled_minor > cudaProp.minor)) {")
+assert old in s, "arch check not found"
 open(p, "w").write(s.replace(old, new))
 PY
 fi

@@ -1,0 +1,120 @@
+// benchmarks/bench_gemm.cpp: dcsldm::gemm next to a direct cblas_sgemm call at transformer shapes.
+//
+// The three products of a linear layer x (tokens, width) -> y (tokens, width), W (width, width):
+//   fwd_NT    y  = x W^T            gemm(Op::N, Op::T), M = tokens, N = width,  K = width
+//   bwd_dx_NN dx = dy W             gemm(Op::N, Op::N), M = tokens, N = width,  K = width
+//   bwd_dw_TN dW += dy^T x          gemm(Op::T, Op::N), M = width,  N = width,  K = tokens
+// Each is 2 M N K FLOP. Names: gemm_<case>/<impl>/tokens:<T>/width:<C>, impl in {dcsldm, cblas,
+// portable}; "cblas" calls cblas_sgemm directly on the same buffers with the same thread count, so
+// dcsldm / cblas is the cost of dcsldm's dispatch.
+#include "bench_common.hpp"
+
+#include <dcsldm/linalg/gemm.hpp>
+
+#if defined(DCSLDM_HAVE_CBLAS)
+#include <cblas.h>
+#endif
+
+#include <string>
+
+namespace dcsldm::bench {
+namespace {
+
+struct GemmCase {
+  const char* name;
+  Op op_a, op_b;
+  float beta;
+};
+constexpr GemmCase kCases[] = {
+    {"fwd_NT", Op::N, Op::T, 0.0f},
+    {"bwd_dx_NN", Op::N, Op::N, 0.0f},
+    {"bwd_dw_TN", Op::T, Op::N, 1.0f},
+};
+
+/// Operand buffers for one (case, tokens, width): A, B, C as the case needs them.
+struct GemmBuffers {
+  V2<float> a, b, c;
+  int m, n, k;
+};
+
+GemmBuffers make_buffers(const GemmCase& gc, int tokens, int width) {
+  GemmBuffers g;
+  if (gc.op_a == Op::N) {  // fwd / dx: A = x or dy (tokens, width), B = W (width, width)
+    g.a = V2<float>("A", tokens, width);
+    g.b = V2<float>("B", width, width);
+    g.c = V2<float>("C", tokens, width);
+    g.m = tokens, g.n = width, g.k = width;
+  } else {  // dW: A = dy (tokens, width) used transposed, B = x (tokens, width)
+    g.a = V2<float>("A", tokens, width);
+    g.b = V2<float>("B", tokens, width);
+    g.c = V2<float>("C", width, width);
+    g.m = width, g.n = width, g.k = tokens;
+  }
+  fill(g.a, 1, 0.5);
+  fill(g.b, 2, 0.5);
+  fill(g.c, 3, 0.0);
+  return g;
+}
+
+template <class Algo>
+void run_dcsldm(benchmark::State& state, GemmCase gc, int tokens, int width) {
+  GemmBuffers g = make_buffers(gc, tokens, width);
+  const Exec space;
+  gemm<Algo>(space, gc.op_a, gc.op_b, 1.0f, g.a, g.b, gc.beta, g.c);  // warm-up (thread pools, caches)
+  space.fence();
+  for (auto _ : state) {
+    gemm<Algo>(space, gc.op_a, gc.op_b, 1.0f, g.a, g.b, gc.beta, g.c);
+    space.fence();
+  }
+  set_flops(state, 2.0 * g.m * g.n * g.k);
+}
+
+#if defined(DCSLDM_HAVE_CBLAS)
+void run_cblas(benchmark::State& state, GemmCase gc, int tokens, int width) {
+  GemmBuffers g = make_buffers(gc, tokens, width);
+#if defined(DCSLDM_HAVE_OPENBLAS)
+  openblas_set_num_threads(Exec().concurrency());  // what dcsldm::gemm does on this space
+#endif
+  const auto ta = gc.op_a == Op::N ? CblasNoTrans : CblasTrans;
+  const auto tb = gc.op_b == Op::N ? CblasNoTrans : CblasTrans;
+  const int lda = int(g.a.extent(1)), ldb = int(g.b.extent(1)), ldc = int(g.c.extent(1));
+  auto call = [&] {
+    cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, 1.0f, g.a.data(), lda, g.b.data(), ldb, gc.beta,
+                g.c.data(), ldc);
+  };
+  call();
+  for (auto _ : state) {
+    call();
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, 2.0 * g.m * g.n * g.k);
+}
+#endif
+
+std::string shape_name(const GemmCase& gc, const char* impl, int tokens, int width) {
+  return std::string("gemm_") + gc.name + "/" + impl + "/tokens:" + std::to_string(tokens) +
+         "/width:" + std::to_string(width);
+}
+
+}  // namespace
+
+void register_gemm() {
+  for (const int tokens : {256, 1024})
+    for (const int width : {128, 256, 512, 1024})
+      for (const GemmCase& gc : kCases) {
+        add(shape_name(gc, "dcsldm", tokens, width), [=](benchmark::State& s) {
+          run_dcsldm<gemm_algo::Auto>(s, gc, tokens, width);
+        });
+#if defined(DCSLDM_HAVE_CBLAS)
+        if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, Mem>::accessible)
+          add(shape_name(gc, "cblas", tokens, width),
+              [=](benchmark::State& s) { run_cblas(s, gc, tokens, width); });
+#endif
+      }
+  // The portable Kokkos kernel (what non-BLAS backends run), at one small shape for reference.
+  add(shape_name(kCases[0], "portable", 256, 128), [](benchmark::State& s) {
+    run_dcsldm<gemm_algo::Portable>(s, kCases[0], 256, 128);
+  });
+}
+
+}  // namespace dcsldm::bench
