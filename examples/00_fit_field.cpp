@@ -144,7 +144,7 @@ int run(int argc, char** argv) {
   optim::ParamArena<T, Mem> arena(layout), ema(layout, optim::ArenaState::Params);
   const std::uint64_t seed = 1234;
   for (const auto* s : {&slots.in_w, &slots.fc1_w, &slots.fc2_w, &slots.out_w})
-    optim::init_normal(space, arena, *s, seed, 0.0, 1.0 / std::sqrt(double(layout.resolve(*s).shape[1])));
+    optim::init_normal(space, arena, *s, seed, 0.0, 1.0 / std::sqrt(double(layout.resolve(*s).shape[1])));  // mean, stddev
   optim::init_ones(space, arena, slots.ln_w);
   Kokkos::deep_copy(ema.params, arena.params);
   const Net p = bind(arena, slots, arena.params), g = bind(arena, slots, arena.grads);
@@ -192,8 +192,9 @@ int run(int argc, char** argv) {
   auto b = dcsldm::compat::to_host(buf.y);
   const bool same = std::memcmp(a.data(), b.data(), sizeof(T) * rows) == 0;
   std::printf("checkpoint %s reloaded: predictions %s\n", path.c_str(), same ? "bit-identical" : "DIFFER");
-  if (!same || !(last < 0.1f * first)) {
-    std::fprintf(stderr, "00_fit_field: FAILED (%s)\n", same ? "loss did not drop 10x" : "reload mismatch");
+  // Converged fits reach mse ~2e-4 (the field's variance is ~0.25); 2e-3 leaves room for other backends.
+  if (!same || !(last < 2e-3f)) {
+    std::fprintf(stderr, "00_fit_field: FAILED (%s)\n", same ? "final mse above 2e-3" : "reload mismatch");
     return 1;
   }
   return 0;

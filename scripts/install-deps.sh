@@ -33,7 +33,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 pkgs=(build-essential cmake ninja-build pkg-config ca-certificates xz-utils
-      libopenblas-dev catch2 libxtensor-dev nlohmann-json3-dev libbenchmark-dev
+      libopenblas-dev libopenblas-openmp-dev catch2 libxtensor-dev nlohmann-json3-dev libbenchmark-dev
       libfreetype-dev libpng-dev zlib1g-dev dataset-fashion-mnist fonts-dejavu-core fonts-noto-core
       python3 python3-numpy libtrilinos-kokkos-dev)
 [ "$WITH_HIP" = 1 ] && pkgs+=(hipcc libamdhip64-dev)

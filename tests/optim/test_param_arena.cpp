@@ -136,7 +136,7 @@ void check_zero_grad_and_init() {
 
   Kokkos::deep_copy(a.params, T(-7));
   const TensorSlot& w = a.layout.slot("weight");
-  init_normal(ExecSpace(), a, w, 123, 0.02);
+  init_normal(ExecSpace(), a, w, 123, 0.0, 0.02);
   init_ones(ExecSpace(), a, a.layout.slot("norm"));
   init_zeros(ExecSpace(), a, a.layout.slot("bias"));
   init_uniform(ExecSpace(), a, a.layout.slot("w2"), 123, -0.5, 0.5);
@@ -154,7 +154,7 @@ void check_zero_grad_and_init() {
   l2.add("weight", {5, 3}, Decay::Yes);
   l2.finalize();
   ParamArena<T, M> b(l2);
-  init_normal(ExecSpace(), b, b.layout.slot("weight"), 123, 0.02);
+  init_normal(ExecSpace(), b, b.layout.slot("weight"), 123, 0.0, 0.02);
   CHECK(test::to_doubles(b.flat(b.layout.slot("weight"), b.params)) == test::to_doubles(want));
 }
 

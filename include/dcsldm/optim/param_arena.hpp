@@ -205,11 +205,13 @@ void zero_grad(const ExecSpace& space, const ParamArena<T, M>& a) {
   Impl::fill(space, "dcsldm::zero_grad", a.grads, T(0));
 }
 
-/// params[slot] ~ N(mean, std^2): rng::fill_normal with stream rng::stream_of(slot name), so a tensor's
-/// initial values depend on (seed, name) only, not on the other tensors of the layout.
+/// params[slot] ~ N(mean, stddev^2): rng::fill_normal with stream rng::stream_of(slot name), so a
+/// tensor's initial values depend on (seed, name) only, not on the other tensors of the layout.
+/// Argument order (mean, stddev) as in rng::fill_normal and torch.nn.init.normal_.
 template <class ExecSpace, class T, class M>
 void init_normal(const ExecSpace& space, const ParamArena<T, M>& a, const TensorSlot& s, std::uint64_t seed,
-                 double stddev, double mean = 0) {
+                 double mean, double stddev) {
+  DCSLDM_REQUIRE(stddev >= 0, "init_normal", "tensor '", s.name, "': stddev = ", stddev, " must be >= 0");
   rng::fill_normal(space, a.flat(s, a.params), seed, rng::stream_of(s.name), mean, stddev);
 }
 /// params[slot] ~ U[lo, hi) with stream rng::stream_of(slot name).
