@@ -1,6 +1,9 @@
 // core/rng: Philox4x32-10 known-answer vectors (Random123 kat_vectors), host and device; bit-identical
 // fills on every execution space and for every decomposition; moments of uniform, normal, Bernoulli and
-// integer streams within statistical bounds; independent streams and seeds; ranks 0..4; errors.
+// integer streams within statistical bounds; independent streams and seeds; ranks 0..4; errors; the
+// accuracy of our own log / sin / cos (Impl::log_unit, Impl::sincos_turns) against libm in higher
+// precision; and known-answer bit patterns of OUR uniform/normal transforms (computed once on x86-64 with
+// GCC, then frozen), run inside a kernel, so every backend that runs the test checks bit-identity.
 #include <dcsldm/core/rng.hpp>
 
 #include "testing.hpp"
@@ -8,6 +11,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <sstream>
 #include <vector>
 
 using namespace dcsldm;
@@ -55,6 +61,210 @@ void check_kat_device() {
     }
 }
 
+/// Bit pattern of a float or double (for known-answer checks).
+template <class T>
+std::uint64_t bits_of(T x) {
+  if constexpr (sizeof(T) == 4) {
+    std::uint32_t b;
+    std::memcpy(&b, &x, 4);
+    return b;
+  } else {
+    std::uint64_t b;
+    std::memcpy(&b, &x, 8);
+    return b;
+  }
+}
+std::string hex(std::uint64_t b) {
+  std::ostringstream o;
+  o << "0x" << std::hex << b;
+  return o.str();
+}
+
+/// |got - want| in units of the last place of want in T (want computed in higher precision).
+template <class T>
+long double ulps(T got, long double want) {
+  const int digits = std::numeric_limits<T>::digits;
+  int e;
+  std::frexp(want, &e);  // want = m 2^e, m in [0.5, 1)
+  const long double ulp = std::ldexp(1.0L, e - digits);
+  return std::fabs((long double)got - want) / ulp;
+}
+
+/// Impl::log_unit<T>(m) = log(m 2^-b) and Impl::sincos_turns<T>(m) = (cos, sin)(2 pi m 2^-b) within
+/// 2 ulp of libm's long double functions (the reference reduces the angle exactly as well), over edge
+/// values (1, 2^b, both sides of sqrt(2), quadrant boundaries) and 200000 random m.
+template <class T>
+void check_transcendentals() {
+  const int b = rng::Impl::rng_bits<T>;
+  const std::uint64_t one_b = std::uint64_t(1) << b;
+  std::vector<std::uint64_t> ms = {1, 2, 3, 5, one_b, one_b - 1, one_b / 2, one_b / 2 + 1, one_b / 4, one_b / 8,
+                                   one_b / 8 + 1, one_b / 8 - 1, 3 * one_b / 8, 5 * one_b / 8, 7 * one_b / 8,
+                                   3 * one_b / 4, 3 * one_b / 4 + 1, 3 * one_b / 4 - 1};
+  const std::uint64_t sq = b == 53 ? 12738103345051545ull : 23726566ull;  // floor(sqrt 2 * 2^b)
+  for (int sh = 0; sh < 4; ++sh)
+    for (std::uint64_t d = 0; d < 3; ++d) ms.push_back(((sq + d) >> 1) >> sh << sh);
+  const rng::Philox g{2024, 7};
+  for (std::uint64_t i = 0; i < 200000; ++i) {
+    std::uint64_t m = g.random_u64(i) >> (64 - b);
+    if (i % 4 == 1) m >>= (g.random_u32(i) % std::uint32_t(b));  // small u: all exponents
+    ms.push_back(m);
+  }
+  long double worst_log = 0, worst_sc = 0;
+  std::uint64_t arg_log = 0, arg_sc = 0;
+  for (std::uint64_t m : ms) {
+    if (m >= 1 && m <= one_b) {
+      const long double u = std::ldexp((long double)m, -b);
+      const T got = rng::Impl::log_unit<T>(m);
+      if (m == one_b) {
+        CHECK(got == T(0));
+      } else {
+        const long double e = ulps(got, std::log(u));
+        if (e > worst_log) worst_log = e, arg_log = m;
+      }
+    }
+    if (m < one_b) {
+      // exact reduction for the reference: t = j / 4 + f, |f| <= 1/8
+      const std::uint64_t j = (m + (one_b >> 3)) >> (b - 2);
+      const long double f = std::ldexp((long double)(std::int64_t(m) - std::int64_t(j << (b - 2))), -b);
+      const long double x = 2 * 3.14159265358979323846264338327950288L * f;
+      long double c = std::cos(x), s = std::sin(x), t;
+      for (std::uint64_t q = 0; q < (j & 3); ++q) t = c, c = -s, s = t;  // rotate by a quarter turn
+      T gc, gs;
+      rng::Impl::sincos_turns<T>(m, gc, gs);
+      const long double e = std::max(ulps(gc, c), ulps(gs, s));  // exact zeros must be exact
+      if (e > worst_sc) worst_sc = e, arg_sc = m;
+    }
+  }
+  INFO("b = " << b << ": worst log error " << double(worst_log) << " ulp at m = " << arg_log
+              << ", worst sin/cos error " << double(worst_sc) << " ulp at m = " << arg_sc);
+  CHECK(worst_log <= 2);
+  CHECK(worst_sc <= 2);
+}
+
+/// normal_pair<T>(k) against Box-Muller evaluated with libm in long double on the same u1, u2 (the bits
+/// the header comment documents): within 4 ulp of T (log ~1 ulp, halved by sqrt; sin/cos ~1 ulp; product).
+template <class T>
+void check_normal_vs_libm() {
+  const int b = rng::Impl::rng_bits<T>;
+  const rng::Philox g{31337, 5};
+  long double worst = 0;
+  std::uint64_t arg = 0;
+  for (std::uint64_t k = 0; k < 100000; ++k) {
+    const rng::U32x4 w = g.block(k);
+    std::uint64_t m1, m2;
+    if (b == 53) {
+      m1 = ((std::uint64_t(w.v[0]) | (std::uint64_t(w.v[1]) << 32)) >> 11) + 1;
+      m2 = (std::uint64_t(w.v[2]) | (std::uint64_t(w.v[3]) << 32)) >> 11;
+    } else {
+      m1 = std::uint64_t(w.v[0] >> 8) + 1;
+      m2 = std::uint64_t(w.v[1] >> 8);
+    }
+    const long double r = std::sqrt(-2 * std::log(std::ldexp((long double)m1, -b)));
+    // angle reduced exactly (as in check_transcendentals) so that the reference is accurate near zeros
+    const std::uint64_t j = (m2 + (std::uint64_t(1) << (b - 3))) >> (b - 2);
+    const long double f = std::ldexp((long double)(std::int64_t(m2) - std::int64_t(j << (b - 2))), -b);
+    const long double x = 2 * 3.14159265358979323846264338327950288L * f;
+    long double c = std::cos(x), s = std::sin(x), t;
+    for (std::uint64_t q = 0; q < (j & 3); ++q) t = c, c = -s, s = t;
+    T z0, z1;
+    g.normal_pair<T>(k, z0, z1);
+    const long double e = std::max(ulps(z0, r * c), ulps(z1, r * s));
+    if (e > worst) worst = e, arg = k;
+  }
+  INFO("b = " << b << ": worst Box-Muller error " << double(worst) << " ulp at block " << arg);
+  CHECK(worst <= 4);
+}
+
+// Known answers of OUR transforms (not of any other library): computed once with this code on x86-64
+// (GCC 12, -O3, no FMA contraction) and frozen. Any backend that reproduces them bit for bit gives the
+// same numbers as every other backend. Columns: uniform<float>(i), uniform<double>(i), normal<float>(i),
+// normal<double>(i), as bit patterns.
+struct TransformKat {
+  std::uint64_t seed, stream, i;
+  std::uint64_t want[4];
+};
+const TransformKat transform_kats[] = {
+    {0, 0, 0, {0x3ecc4fd0u, 0x3fec2d38b1acc4fdull, 0x3f7dbb30u, 0xbfd973628c131c05ull}},
+    {0, 0, 1, {0x3f6169c5u, 0x3fe3601b7b178af5ull, 0xbf6cb6b3u, 0xbfd3dd84ff91e709ull}},
+    {0x1234567890abcdefull, 42, 5, {0x3e15ba54u, 0x3fc6d24f452d9128ull, 0xbfa9291du, 0x3fe0db6ac90861a6ull}},
+    {7, 3, 1000001, {0x3f27f368u, 0x3fa69dc67b9775c0ull, 0x3f45a6f9u, 0x3fd9e8b89747d3e8ull}},
+    {~0ull, ~0ull, (std::uint64_t(1) << 40) + 3,
+     {0x3ca86820u, 0x3fdc24b62752a510ull, 0x3feb8e6cu, 0x3fe67c39439d70faull}},
+    {99, 1, 12345, {0x3f62d4b1u, 0x3fdd2066f88acce0ull, 0xbe9d0966u, 0x3faeb50e70d8cb71ull}},
+};
+// FNV-1a of the bit patterns of fill_uniform(lo = -2, hi = 3) and fill_normal(mean = 0.5, stddev = 2) of
+// 10007 values, seed 0x1234567890abcdef, stream 42: float uniform, double uniform, float normal, double normal.
+const std::uint64_t fill_hash_want[4] = {0xe5a69cc34ac2d4caull, 0x5c4a16f1037a5c1cull, 0x60fe9bb46d83bcaeull,
+                                         0x058b548f0c812900ull};
+
+template <class V>
+std::uint64_t fnv_bits(const V& v) {
+  auto h = compat::to_host(v);
+  std::uint64_t x = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < h.extent(0); ++i) {
+    const std::uint64_t b = bits_of(h(i));
+    for (int k = 0; k < 8; ++k) {
+      x ^= (b >> (8 * k)) & 0xff;
+      x *= 0x100000001b3ull;
+    }
+  }
+  return x;
+}
+
+/// The per-value functions, run inside a kernel of ExecSpace, and the fills of ExecSpace give the frozen
+/// bit patterns.
+template <class ExecSpace>
+void check_transform_kats() {
+  using Mem = typename ExecSpace::memory_space;
+  constexpr int np = int(sizeof(transform_kats) / sizeof(transform_kats[0]));
+  Kokkos::View<std::uint64_t* [3], Kokkos::LayoutRight, Mem> arg("arg", np);
+  View1<float, Mem> fu("fu", np), fn("fn", np);
+  View1<double, Mem> du("du", np), dn("dn", np);
+  auto ha = Kokkos::create_mirror_view(arg);
+  for (int k = 0; k < np; ++k) {
+    ha(k, 0) = transform_kats[k].seed;
+    ha(k, 1) = transform_kats[k].stream;
+    ha(k, 2) = transform_kats[k].i;
+  }
+  Kokkos::deep_copy(arg, ha);
+  Kokkos::parallel_for(
+      "dcsldm::test::rng_transform_kat", Kokkos::RangePolicy<ExecSpace>(ExecSpace(), 0, np), KOKKOS_LAMBDA(const int k) {
+        const rng::Philox g{arg(k, 0), arg(k, 1)};
+        fu(k) = g.uniform<float>(arg(k, 2));
+        du(k) = g.uniform<double>(arg(k, 2));
+        fn(k) = g.normal<float>(arg(k, 2));
+        dn(k) = g.normal<double>(arg(k, 2));
+      });
+  auto hfu = compat::to_host(fu), hfn = compat::to_host(fn);
+  auto hdu = compat::to_host(du), hdn = compat::to_host(dn);
+  for (int k = 0; k < np; ++k) {
+    const std::uint64_t got[4] = {bits_of(hfu(k)), bits_of(hdu(k)), bits_of(hfn(k)), bits_of(hdn(k))};
+    for (int c = 0; c < 4; ++c) {
+      INFO("kat " << k << " (seed " << transform_kats[k].seed << ", stream " << transform_kats[k].stream << ", i "
+                  << transform_kats[k].i << ") column " << c << ": got " << hex(got[c]) << " want "
+                  << hex(transform_kats[k].want[c]));
+      CHECK(got[c] == transform_kats[k].want[c]);
+    }
+  }
+  const std::size_t n = 10007;
+  const std::uint64_t seed = 0x1234567890abcdefull, stream = 42;
+  View1<float, Mem> f("f", n);
+  View1<double, Mem> d("d", n);
+  std::uint64_t got[4];
+  rng::fill_uniform(ExecSpace(), f, seed, stream, -2.0, 3.0);
+  got[0] = fnv_bits(f);
+  rng::fill_uniform(ExecSpace(), d, seed, stream, -2.0, 3.0);
+  got[1] = fnv_bits(d);
+  rng::fill_normal(ExecSpace(), f, seed, stream, 0.5, 2.0);
+  got[2] = fnv_bits(f);
+  rng::fill_normal(ExecSpace(), d, seed, stream, 0.5, 2.0);
+  got[3] = fnv_bits(d);
+  for (int c = 0; c < 4; ++c) {
+    INFO("fill hash " << c << ": got " << hex(got[c]) << " want " << hex(fill_hash_want[c]));
+    CHECK(got[c] == fill_hash_want[c]);
+  }
+}
+
 /// Every fill of ExecSpace equals, bit for bit, the serial evaluation of the pure per-value functions.
 template <class ExecSpace, class T>
 void check_fills_match_reference(std::size_t n) {
@@ -67,13 +277,13 @@ void check_fills_match_reference(std::size_t n) {
   rng::fill_uniform(ExecSpace(), a, seed, stream, -2.0, 3.0);
   auto h = compat::to_host(a);
   for (std::size_t i = 0; i < n; ++i) {
-    const T want = T(accum_t<T>(-2.0) + accum_t<T>(5.0) * g.uniform<T>(i));
+    const T want = T(math::fma(accum_t<T>(5.0), accum_t<T>(g.uniform<T>(i)), accum_t<T>(-2.0)));
     if (h(i) != want) FAIL("uniform value " << i << ": " << h(i) << " != " << want);
   }
   rng::fill_normal(ExecSpace(), a, seed, stream, 0.5, 2.0);
   h = compat::to_host(a);
   for (std::size_t i = 0; i < n; ++i) {
-    const T want = T(accum_t<T>(0.5) + accum_t<T>(2.0) * g.normal<T>(i));
+    const T want = T(math::fma(accum_t<T>(2.0), accum_t<T>(g.normal<T>(i)), accum_t<T>(0.5)));
     if (h(i) != want) FAIL("normal value " << i << ": " << h(i) << " != " << want);
   }
   rng::fill_bernoulli(ExecSpace(), a, seed, stream, 0.3);
@@ -334,6 +544,17 @@ TEMPLATE_LIST_TEST_CASE("rng fills equal the per-value device functions bit for 
     check_fills_match_reference<TestType, float>(n);
     check_fills_match_reference<TestType, double>(n);
   }
+}
+
+TEMPLATE_LIST_TEST_CASE("rng uniform and normal transforms give the frozen bit patterns", "[core][rng]", ExecSpaces) {
+  check_transform_kats<TestType>();
+}
+
+TEST_CASE("rng log, sin/cos and Box-Muller are within a few ulp of libm in higher precision", "[core][rng]") {
+  check_transcendentals<float>();
+  check_transcendentals<double>();
+  check_normal_vs_libm<float>();
+  check_normal_vs_libm<double>();
 }
 
 TEST_CASE("rng: default space (N threads) and Serial (1 thread) give identical bits", "[core][rng]") {

@@ -3,7 +3,8 @@
 // The rest of the library writes only to the API that both share, plus what this header provides.
 // Measured differences (see docs/design.md, "Kokkos versions"):
 //   - math functions live in Kokkos::Experimental (3.4) or Kokkos (>= 3.7, Experimental removed in 4);
-//     3.4 lacks abs (real), min, max, fma, rsqrt; Kokkos::log2(double) on 3.4 calls an integer helper;
+//     3.4 lacks abs (real), min, max, fma (math::fma here calls ::fmaf / ::fma), rsqrt;
+//     Kokkos::log2(double) on 3.4 calls an integer helper;
 //   - fence(label) is 3.5+;
 //   - the HIP execution space is Kokkos::Experimental::HIP in 3.4 and Kokkos::HIP in 4.x;
 //   - half_t is plain float on non-CUDA builds of 3.4 (KOKKOS_HALF_T_IS_FLOAT).
@@ -11,6 +12,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <cmath>
 #include <type_traits>
 
 #if KOKKOS_VERSION >= 30700
@@ -72,6 +74,14 @@ KOKKOS_INLINE_FUNCTION T rsqrt(T x) {
 }
 template <class T>
 inline constexpr T pi_v = T(3.14159265358979323846);
+
+/// Fused multiply-add: a * b + c with ONE rounding (IEEE 754 fusedMultiplyAdd), through ::fmaf / ::fma,
+/// which are correctly rounded on the host (glibc) and device-callable on CUDA and HIP. Write with it every
+/// multiply-add whose bits must not depend on the compiler: a plain `a * b + c` may be contracted into an
+/// fma or not (nvcc contracts by default; GCC does with -ffp-contract=fast and FMA hardware), which
+/// changes the last bit. (Kokkos 3.4 has no fma.)
+KOKKOS_INLINE_FUNCTION float fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+KOKKOS_INLINE_FUNCTION double fma(double a, double b, double c) { return ::fma(a, b, c); }
 
 }  // namespace math
 
