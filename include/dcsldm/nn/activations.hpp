@@ -11,6 +11,7 @@
 #include <dcsldm/core/compat.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
+#include <dcsldm/nn/linear.hpp>
 #include <string>
 
 namespace dcsldm::nn {
@@ -86,18 +87,6 @@ Range2<ExecSpace> range2(const ExecSpace& space, const V& v) {
   return Range2<ExecSpace>(space, {0, 0}, {int(v.extent(0)), int(v.extent(1))});
 }
 
-/// db(j) += sum_i dx(i, j): one thread per column, rows in order (deterministic).
-template <class DXV, class DBV>
-struct ColumnSumAdd {
-  DXV dx;
-  DBV db;
-  KOKKOS_INLINE_FUNCTION void operator()(const int j) const {
-    accum_t<value_t<DBV>> s = 0;
-    for (std::size_t i = 0; i < dx.extent(0); ++i) s += dx(i, j);
-    db(j) += s;
-  }
-};
-
 }  // namespace Impl
 
 /// GELU forward: y = gelu(x), elementwise. x, y (M, N); y is written (=). y may alias x.
@@ -160,7 +149,7 @@ void bias_gelu_backward(const ExecSpace& space, const DYV& dy, const XV& x, cons
       KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::gelu_grad(A(x(i, j)) + A(b(j)), kind)); });
   if (dx.extent(1) != 0)
     Kokkos::parallel_for("dcsldm::bias_gelu_backward_bias", Kokkos::RangePolicy<ExecSpace>(space, 0, dx.extent(1)),
-                         Impl::ColumnSumAdd<DXV, DBV>{dx, db});
+                         Impl::ColumnSumAccumulate<DXV, DBV>{dx, db});
 }
 
 /// SiLU forward: y = x * sigmoid(x), elementwise. x, y (M, N); y is written (=), may alias x.
