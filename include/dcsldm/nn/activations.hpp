@@ -9,6 +9,7 @@
 #pragma once
 
 #include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/fast_math.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 #include <dcsldm/nn/linear.hpp>
@@ -37,7 +38,7 @@ template <class A>
 KOKKOS_INLINE_FUNCTION A gelu_value(A x, GeluKind kind) {
   if (kind == GeluKind::Erf) return A(0.5) * x * (A(1) + math::erf(x * A(0.70710678118654752440)));
   const A u = A(0.79788456080286535588) * (x + A(0.044715) * x * x * x);
-  return A(0.5) * x * (A(1) + math::tanh(u));
+  return A(0.5) * x * (A(1) + math::tanh_acc(u));
 }
 
 /// d gelu / dx for either kind.
@@ -50,7 +51,7 @@ KOKKOS_INLINE_FUNCTION A gelu_grad(A x, GeluKind kind) {
     return cdf + x * pdf;
   }
   const A k0 = A(0.79788456080286535588), k1 = A(0.044715);
-  const A t = math::tanh(k0 * (x + k1 * x * x * x));
+  const A t = math::tanh_acc(k0 * (x + k1 * x * x * x));
   return A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * k0 * (A(1) + A(3) * k1 * x * x);
 }
 

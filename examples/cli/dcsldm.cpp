@@ -1,0 +1,327 @@
+// dcsldm: the command-line tool of the library.
+//   dcsldm info            --model M
+//   dcsldm train-tokenizer --preset fmnist|glyphs [--data ...] --out M [...]
+//   dcsldm eval-tokenizer  --model M --data SRC --in-res R --out-res R1,R2 [--levels 1,2] [--n N] [--json F]
+//                          [--target-psnr P]
+// Every subcommand has --help. Usage errors exit with status 2, runtime errors (bad files, bad data) with 1,
+// both with a message naming the problem.
+#include "args.hpp"
+
+#include <dcsldm/eval/tokenizer_eval.hpp>
+#include <dcsldm/tok/model.hpp>
+#include <dcsldm/tok/train_sources.hpp>
+#include <dcsldm/tok/trainer.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <cstdlib>
+#include <unistd.h>
+
+namespace {
+
+using Exec = Kokkos::DefaultExecutionSpace;
+using Mem = Exec::memory_space;
+using Tok = dcsldm::tok::Tokenizer<Exec, float>;
+namespace tok = dcsldm::tok;
+namespace eval = dcsldm::eval;
+
+std::string backend_name() {
+  std::ostringstream o;
+  o << Exec::name() << " (concurrency " << Exec().concurrency() << ")";
+  return o.str();
+}
+
+/// Progress for long work: a rewritten line on a terminal, a log line every `every` items otherwise.
+struct Progress {
+  std::string what;
+  bool tty = isatty(fileno(stderr)) != 0;
+  std::size_t last = 0;
+  void operator()(std::size_t done, std::size_t total) {
+    if (tty) {
+      const int w = 30, f = total ? int(double(done) / double(total) * w) : w;
+      std::fprintf(stderr, "\r%s [%s%s] %zu/%zu", what.c_str(), std::string(std::size_t(f), '#').c_str(),
+                   std::string(std::size_t(w - f), '.').c_str(), done, total);
+      if (done == total) std::fprintf(stderr, "\n");
+    } else if (done == total || done >= last + total / 10) {
+      std::fprintf(stderr, "%s: %zu/%zu\n", what.c_str(), done, total);
+      last = done;
+    }
+  }
+};
+
+// ------------------------------------------------------------------------------------------ info
+int cmd_info(int argc, char** argv) {
+  cli::Args a("info", "Print a model file's configuration, parameter count and the backend.",
+              {{"model", "FILE", "tokenizer model (.safetensors)", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string path = a.required("model");
+  Tok t = Tok::load(path);
+  const auto& c = t.config();
+  std::printf("model: %s\nkind: tokenizer\nparameters: %zu\n", path.c_str(), t.num_params());
+  for (const auto& kv : c.to_metadata()) std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
+  std::printf("latent: %d tokens x %d channels = %d floats in %d levels\n", c.latent_tokens(), c.latent_channels,
+              c.latent_tokens() * c.latent_channels, c.levels());
+  std::printf("backend: %s\n", backend_name().c_str());
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ train-tokenizer
+struct Preset {
+  tok::TokenizerConfig cfg;
+  tok::TrainOptions opt;
+  std::string data;
+};
+
+Preset preset(const std::string& name) {
+  Preset p;
+  if (name == "fmnist") {
+    p.cfg.channels = 1;
+    p.cfg.k = 7;
+    p.cfg.queries = 1;
+    p.cfg.level_sizes = {4, 4, 8, 16};
+    p.cfg.latent_channels = 8;
+    p.opt.in_res = {14, 21, 28};
+    p.opt.out_res = {14, 21, 28};
+    p.opt.batch = 32;
+    p.data = "fmnist";
+  } else if (name == "glyphs") {
+    p.cfg.channels = 1;
+    p.cfg.k = 8;
+    p.cfg.queries = 1;
+    p.cfg.level_sizes = {8, 8, 16, 32};
+    p.cfg.latent_channels = 16;
+    p.opt.in_res = {16, 24, 32, 48};
+    p.opt.out_res = {16, 32, 48, 64};
+    p.opt.batch = 16;
+    p.data = "glyphs";
+  } else {
+    throw cli::UsageError("unknown preset '" + name + "' (expected fmnist or glyphs)");
+  }
+  return p;
+}
+
+int cmd_train_tokenizer(int argc, char** argv) {
+  cli::Args a("train-tokenizer",
+              "Train a DCS-Tok tokenizer with asymmetric scale alignment (input and target at different scales).\n"
+              "Checkpoints (<out>.ckpt, <out>.ckpt.ema) are written atomically; an existing checkpoint is resumed\n"
+              "bit for bit. The EMA weights are written to --out at the end.",
+              {{"preset", "NAME", "fmnist or glyphs: model and training defaults", "fmnist"},
+               {"data", "SRC", "fmnist | glyphs | images:<folder of PNGs>", "the preset's"},
+               {"out", "FILE", "model file to write", ""},
+               {"steps", "N", "training steps", "10000"},
+               {"batch", "N", "batch size", "the preset's"},
+               {"lr", "X", "peak learning rate", "8e-4"},
+               {"warmup", "N", "warm-up steps", "300"},
+               {"in-res", "R1,R2", "input scales", "the preset's"},
+               {"out-res", "R1,R2", "target scales", "the preset's"},
+               {"channels", "C", "channels of images:<folder> data", "1"},
+               {"width", "D", "transformer width", "128"},
+               {"layers", "N", "encoder and decoder blocks each", "3"},
+               {"levels", "N1,N2,..", "latent tokens per level", "the preset's"},
+               {"latent-channels", "c", "channels per latent token", "the preset's"},
+               {"k", "K", "patches along the shorter side", "the preset's"},
+               {"queries", "n", "tokens per patch", "the preset's"},
+               {"seed", "S", "random seed", "1"},
+               {"log-every", "N", "steps between progress lines", "50"},
+               {"ckpt-every", "N", "steps between checkpoints", "500"},
+               {"no-resume", "", "start fresh even if a checkpoint exists", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  Preset p = preset(a.str("preset", "fmnist"));
+  const std::string out = a.required("out");
+  p.opt.steps = a.integer("steps", 10000, 1, 100000000);
+  p.opt.batch = int(a.integer("batch", p.opt.batch, 1, 4096));
+  p.opt.lr = a.real("lr", p.opt.lr, 1e-7, 1.0);
+  p.opt.min_lr = p.opt.lr * 0.1;
+  p.opt.warmup = a.integer("warmup", p.opt.warmup, 0, 100000000);
+  p.opt.in_res = a.int_list("in-res", p.opt.in_res, 1, 4096);
+  p.opt.out_res = a.int_list("out-res", p.opt.out_res, 1, 4096);
+  p.opt.seed = std::uint64_t(a.integer("seed", 1, 0, (1ll << 62)));
+  p.opt.log_every = a.integer("log-every", 50, 1, 100000000);
+  p.opt.ckpt_every = a.integer("ckpt-every", 500, 0, 100000000);
+  p.opt.ckpt_path = out + ".ckpt";
+  p.cfg.width = int(a.integer("width", p.cfg.width, 8, 4096));
+  p.cfg.enc_layers = p.cfg.dec_layers = int(a.integer("layers", p.cfg.enc_layers, 1, 64));
+  p.cfg.level_sizes = a.int_list("levels", p.cfg.level_sizes, 1, 4096);
+  p.cfg.latent_channels = int(a.integer("latent-channels", p.cfg.latent_channels, 1, 4096));
+  p.cfg.k = int(a.integer("k", p.cfg.k, 1, 4096));
+  p.cfg.queries = int(a.integer("queries", p.cfg.queries, 1, 64));
+  const std::string data = a.str("data", p.data);
+  std::unique_ptr<tok::TrainSource> src;
+  if (data == "fmnist") {
+    src = tok::fashion_mnist_source(p.opt.seed);
+  } else if (data == "glyphs") {
+    src = tok::GlyphSource::debian_train(p.opt.seed);
+  } else if (data.rfind("images:", 0) == 0) {
+    const int C = int(a.integer("channels", 1, 1, 4));
+    src = tok::png_folder_source(data.substr(7), C, *std::max_element(p.opt.out_res.begin(), p.opt.out_res.end()),
+                                 p.opt.seed);
+  } else {
+    throw cli::UsageError("--data '" + data + "': expected fmnist, glyphs or images:<folder>");
+  }
+  p.cfg.channels = src->channels();
+  for (int r : p.opt.in_res)
+    if (r < p.cfg.k) throw cli::UsageError("--in-res " + std::to_string(r) + " is below k = " + std::to_string(p.cfg.k));
+  for (int r : p.opt.out_res)
+    if (r < p.cfg.k) throw cli::UsageError("--out-res " + std::to_string(r) + " is below k = " + std::to_string(p.cfg.k));
+  Exec space;
+  tok::TokenizerTrainer<Exec, float> tr(p.cfg, p.opt);
+  const bool resumed = !a.has("no-resume") && tr.resume(space);
+  if (!resumed) tr.init(space);
+  std::printf("train-tokenizer: %s, %zu parameters, latent %d x %d, data %s, batch %d, %lld steps%s, backend %s\n",
+              out.c_str(), tr.model().num_params(), p.cfg.latent_tokens(), p.cfg.latent_channels,
+              src->describe().c_str(), p.opt.batch, (long long)p.opt.steps,
+              resumed ? (" (resumed at step " + std::to_string(tr.current_step()) + ")").c_str() : "",
+              backend_name().c_str());
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  tr.run(space, *src);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ostringstream cmd;
+  for (int i = 0; i < argc; ++i) cmd << (i ? " " : "") << argv[i];
+  tr.save_model(out, {{"train.command", cmd.str()}, {"train.data", src->describe()}});
+  std::printf("wrote %s (EMA weights) after %.1f s in this run\n", out.c_str(), secs);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------- eval-tokenizer
+int cmd_eval_tokenizer(int argc, char** argv) {
+  cli::Args a("eval-tokenizer",
+              "Reconstruction quality of a tokenizer against exact ground truth: PSNR/SSIM per (levels, in_res,\n"
+              "out_res), with a bicubic resize of the input as the baseline; --target-psnr picks the fewest levels\n"
+              "per sample that reach a PSNR (content-adaptive allocation).",
+              {{"model", "FILE", "tokenizer model", ""},
+               {"data", "SRC", "fmnist:test | fmnist:train | font:<.ttf/.otf> | images:<folder>", ""},
+               {"in-res", "R", "input resolution", ""},
+               {"out-res", "R1,R2,..", "output resolutions", "in-res"},
+               {"levels", "M1,M2,..", "levels kept", "every prefix 1..L"},
+               {"n", "N", "samples (0: all)", "1000"},
+               {"batch", "B", "samples per model call", "64"},
+               {"seed", "S", "sample selection seed (fonts)", "0"},
+               {"json", "FILE", "write the results as JSON", ""},
+               {"target-psnr", "DB", "also choose levels per sample for this PSNR at the first out-res", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string model_path = a.required("model");
+  const std::string spec = a.required("data");
+  const int in_res = int(a.integer("in-res", 0, 1, 4096));
+  if (!a.has("in-res")) throw cli::UsageError("missing required option '--in-res'");
+  const std::vector<int> out_res = a.int_list("out-res", {in_res}, 1, 4096);
+  const std::size_t n = std::size_t(a.integer("n", 1000, 0, 10000000));
+  const std::size_t batch = std::size_t(a.integer("batch", 64, 1, 4096));
+  const std::uint64_t seed = std::uint64_t(a.integer("seed", 0, 0, (1ll << 62)));
+  Tok model = Tok::load(model_path);
+  const auto& cfg = model.config();
+  std::vector<int> levels;
+  for (int m = 1; m <= cfg.levels(); ++m) levels.push_back(m);
+  levels = a.int_list("levels", levels, 1, 1000000);
+  for (int m : levels)
+    if (m > cfg.levels())
+      throw cli::UsageError("--levels " + std::to_string(m) + ": the model has " + std::to_string(cfg.levels()) + " levels");
+  for (int r : out_res)
+    if (r < cfg.k) throw cli::UsageError("--out-res " + std::to_string(r) + " is below the model's k = " + std::to_string(cfg.k));
+  if (in_res < cfg.k) throw cli::UsageError("--in-res " + std::to_string(in_res) + " is below the model's k = " + std::to_string(cfg.k));
+  eval::SourceOptions so;
+  so.channels = cfg.channels;
+  const eval::EvalSource src = eval::make_source(spec, n, seed, so);
+  if (src.channels() != cfg.channels)
+    throw std::runtime_error("data '" + spec + "' has " + std::to_string(src.channels()) + " channels, the model " +
+                             std::to_string(cfg.channels));
+  Exec space;
+  // The model behind the harness: encode once per batch, decode at each requested size.
+  std::map<std::size_t, dcsldm::View3<float, Mem>> zs;
+  const eval::ReconstructFn fn = [&](const dcsldm::image::ImageBatch& in, int m, int ro) {
+    const std::size_t B = in.shape()[0], r = in.shape()[1], C = in.shape()[3];
+    tok::View5<float, Mem> x("x", B, 1, r, in.shape()[2], C), y("y", B, 1, std::size_t(ro), std::size_t(ro), C);
+    auto hx = Kokkos::create_mirror_view(x);
+    std::copy(in.data(), in.data() + in.size(), hx.data());
+    Kokkos::deep_copy(x, hx);
+    auto& z = zs[B];
+    if (z.extent(0) != B) z = dcsldm::View3<float, Mem>("z", B, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+    model.encode(space, x, z);
+    model.decode(space, z, m, y);
+    auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+    dcsldm::image::ImageBatch out(std::array<std::size_t, 4>{B, std::size_t(ro), std::size_t(ro), C});
+    std::copy(hy.data(), hy.data() + out.size(), out.data());
+    return out;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  Progress prog{"eval-tokenizer"};
+  const auto records = eval::evaluate_tokenizer(src, fn, in_res, out_res, levels, batch, std::ref(prog));
+  std::printf("%-7s %-7s %-8s %-6s %-9s %-7s %-13s %-12s\n", "levels", "in_res", "out_res", "n", "psnr", "ssim",
+              "bicubic_psnr", "bicubic_ssim");
+  for (const auto& r : records)
+    std::printf("%-7d %-7d %-8d %-6zu %-9.3f %-7.4f %-13.3f %-12.4f\n", r.levels, r.in_res, r.out_res, r.n, r.psnr,
+                r.ssim, r.bicubic_psnr, r.bicubic_ssim);
+  std::unique_ptr<eval::Allocation> alloc;
+  if (a.has("target-psnr")) {
+    const double target = a.real("target-psnr", 0, 0, 100);
+    Progress p2{"choose-levels"};
+    alloc = std::make_unique<eval::Allocation>(
+        eval::allocate_levels(src, fn, in_res, out_res[0], cfg.levels(), target, batch, std::ref(p2)));
+    std::printf("content-adaptive allocation, target %.2f dB at %d px: mean levels %.3f (unmet %zu of %zu)\n", target,
+                out_res[0], alloc->mean_levels, alloc->unmet, alloc->samples.size());
+    std::printf("  histogram:");
+    for (std::size_t m = 0; m < alloc->histogram.size(); ++m) std::printf(" m=%zu:%zu", m + 1, alloc->histogram[m]);
+    std::printf("\n");
+    for (const auto& g : alloc->groups)
+      std::printf("  %-14s n=%-5zu mean levels %.3f  mean psnr %.2f\n", g.group.c_str(), g.n, g.mean_levels, g.mean_psnr);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("evaluated %zu samples in %.1f s (%s)\n", src.size(), secs, backend_name().c_str());
+  if (a.has("json")) {
+    eval::EvalReportInfo info;
+    info.model = model_path;
+    info.source = spec;
+    info.note = src.note();
+    info.seed = seed;
+    eval::write_json_atomic(a.str("json"), eval::to_json(records, alloc.get(), info));
+    std::printf("wrote %s\n", a.str("json").c_str());
+  }
+  return 0;
+}
+
+const char* kUsage =
+    "usage: dcsldm <command> [options]   (dcsldm <command> --help for each)\n\n"
+    "commands:\n"
+    "  info              model configuration, parameter count, backend and threads\n"
+    "  train-tokenizer   train a DCS-Tok tokenizer (asymmetric scale alignment, checkpoints, resume)\n"
+    "  eval-tokenizer    reconstruction PSNR/SSIM vs exact ground truth and bicubic; level allocation\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  int rc = 0;
+  setenv("OMP_PROC_BIND", "false", 0);  // Kokkos 3.4 OpenMP advice otherwise; threads: OMP_NUM_THREADS
+  int kargc = 1;                         // the tool's own options are not Kokkos'
+  Kokkos::initialize(kargc, argv);
+  try {
+    if (cmd == "info") rc = cmd_info(argc, argv);
+    else if (cmd == "train-tokenizer") rc = cmd_train_tokenizer(argc, argv);
+    else if (cmd == "eval-tokenizer") rc = cmd_eval_tokenizer(argc, argv);
+    else {
+      std::fprintf(stderr, "dcsldm: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+      rc = 2;
+    }
+  } catch (const cli::UsageError& e) {
+    std::fprintf(stderr, "dcsldm %s: %s\n", cmd.c_str(), e.what());
+    rc = 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dcsldm %s: error: %s\n", cmd.c_str(), e.what());
+    rc = 1;
+  }
+  Kokkos::finalize();
+  return rc;
+}

@@ -1,0 +1,140 @@
+// dcsldm/tok/model.hpp: the Tokenizer model: configuration, parameters (and optionally their gradients and
+// AdamW state) in one arena, and the plans of every shape it has run, so user code calls
+//   tok.encode(space, x, z);                 x (B, T, H, W, C) -> z (B, N, c)
+//   tok.decode(space, z, m, y);              first m levels of z -> y (B, T', H', W', C), any T', H', W'
+// A plan (activations and scratch) is built the first time a shape is seen and reused afterwards; encode
+// and decode use separate scratch buffers, so an encode's activations survive a decode (training).
+//
+// Model files are safetensors with the configuration in __metadata__ ("tok.*", "dcsldm.kind" =
+// "tokenizer"), written atomically.
+#pragma once
+
+#include <dcsldm/core/error.hpp>
+#include <dcsldm/core/scratch.hpp>
+#include <dcsldm/io/safetensors.hpp>
+#include <dcsldm/optim/param_arena.hpp>
+#include <dcsldm/tok/config.hpp>
+#include <dcsldm/tok/patch_grid.hpp>
+#include <dcsldm/tok/tokenizer.hpp>
+#include <dcsldm/tok/tokenizer_params.hpp>
+
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace dcsldm::tok {
+
+template <class ExecSpace, class T = float>
+class Tokenizer {
+ public:
+  using execution_space = ExecSpace;
+  using memory_space = typename ExecSpace::memory_space;
+  using M = memory_space;
+  using value_type = T;
+
+  /// A tokenizer with zero parameters (call init() or load_params()). With ArenaState::ParamsAndOptimizer
+  /// it also holds gradients and AdamW moments (for training).
+  explicit Tokenizer(const TokenizerConfig& c, optim::ArenaState state = optim::ArenaState::Params)
+      : cfg_((c.validate(), c)), arena_(tokenizer_layout(c), state) {
+    params_ = bind_tokenizer(arena_, cfg_, arena_.params);
+    if (arena_.has_optimizer_state()) grads_ = bind_tokenizer(arena_, cfg_, arena_.grads);
+  }
+
+  /// Reads a model file: configuration from its metadata, then the parameters (validated before copying).
+  static Tokenizer load(const std::string& path, optim::ArenaState state = optim::ArenaState::Params) {
+    const io::SafeTensors f = io::SafeTensors::read(path);
+    const auto& md = f.metadata();
+    auto kind = md.find("dcsldm.kind");
+    DCSLDM_REQUIRE(kind != md.end() && kind->second == "tokenizer", "Tokenizer::load", "'", path,
+                   "' is not a dcsldm tokenizer (metadata 'dcsldm.kind' = '",
+                   kind == md.end() ? std::string("<missing>") : kind->second, "')");
+    Tokenizer t(TokenizerConfig::from_metadata(md, path), state);
+    optim::load_arena(path, t.arena_, optim::ArenaState::Params);
+    return t;
+  }
+
+  /// Writes the parameters (and with ParamsAndOptimizer the AdamW state and `step`) atomically.
+  void save(const std::string& path, optim::ArenaState state = optim::ArenaState::Params, std::int64_t step = 0,
+            std::map<std::string, std::string> extra = {}) const {
+    auto md = cfg_.to_metadata();
+    md["dcsldm.kind"] = "tokenizer";
+    for (const auto& kv : extra) md[kv.first] = kv.second;
+    optim::save_arena(path, arena_, state, step, md);
+  }
+
+  /// Deterministic initialisation from `seed` (tokenizer_params.hpp).
+  void init(const ExecSpace& space, std::uint64_t seed) { init_tokenizer(space, arena_, seed); }
+
+  const TokenizerConfig& config() const { return cfg_; }
+  const optim::ParamArena<T, M>& arena() const { return arena_; }
+  optim::ParamArena<T, M>& arena() { return arena_; }
+  const TokenizerParams<T, M>& params() const { return params_; }
+  const TokenizerParams<T, M>& grads() const { return grads_; }
+  std::size_t num_params() const { return arena_.layout.n_params(); }
+
+  /// The patch grid of an input or output of T frames of H x W pixels (scale-aware: k patches along the
+  /// shorter side; fps only matters for video with kt > 0).
+  PatchGrid grid(int t, int h, int w, double fps = 0) const { return scale_aware_grid(t, h, w, cfg_.k, cfg_.kt, fps); }
+
+  /// The encode plan of a batch of `batch` inputs on `g` (built once per shape).
+  const EncodePlan<T, M>& encode_plan(const ExecSpace& space, int batch, const PatchGrid& g, bool train = false) {
+    const Key key{batch, g.t, g.h, g.w, g.gt, g.gh, g.gw, 0, train};
+    auto it = enc_plans_.find(key);
+    if (it == enc_plans_.end() || it->second.gen != enc_scratch_.generation()) {
+      Cached<EncodePlan<T, M>> c{make_encode_plan(space, cfg_, params_, batch, g, train, enc_scratch_), 0};
+      c.gen = enc_scratch_.generation();
+      it = enc_plans_.insert_or_assign(key, std::move(c)).first;
+    }
+    return it->second.plan;
+  }
+  /// The decode plan of `batch` latents decoded with `levels` levels onto `g`.
+  const DecodePlan<T, M>& decode_plan(const ExecSpace& space, int batch, const PatchGrid& g, int levels,
+                                      bool train = false) {
+    const Key key{batch, g.t, g.h, g.w, g.gt, g.gh, g.gw, levels, train};
+    auto it = dec_plans_.find(key);
+    if (it == dec_plans_.end() || it->second.gen != dec_scratch_.generation()) {
+      Cached<DecodePlan<T, M>> c{make_decode_plan(space, cfg_, params_, batch, g, levels, train, dec_scratch_), 0};
+      c.gen = dec_scratch_.generation();
+      it = dec_plans_.insert_or_assign(key, std::move(c)).first;
+    }
+    return it->second.plan;
+  }
+
+  /// x (B, T, H, W, C) -> z (B, N, c).
+  template <class XV, class ZV>
+  void encode(const ExecSpace& space, const XV& x, const ZV& z, double fps = 0) {
+    const PatchGrid g = grid(int(x.extent(1)), int(x.extent(2)), int(x.extent(3)), fps);
+    encode_forward(space, x, params_, cfg_, z, encode_plan(space, int(x.extent(0)), g));
+  }
+  /// The first `levels` levels of z (B, N, c) -> y (B, T, H, W, C): any output size and frame count.
+  template <class ZV, class YV>
+  void decode(const ExecSpace& space, const ZV& z, int levels, const YV& y, double fps = 0) {
+    DCSLDM_REQUIRE(levels >= 1 && levels <= cfg_.levels(), "Tokenizer::decode", "levels = ", levels, ", expected 1..",
+                   cfg_.levels());
+    const PatchGrid g = grid(int(y.extent(1)), int(y.extent(2)), int(y.extent(3)), fps);
+    decode_forward(space, z, params_, cfg_, y, decode_plan(space, int(z.extent(0)), g, levels));
+  }
+
+  /// Drops every plan (frees nothing of the scratch; the next call of each shape rebuilds its plan).
+  void clear_plans() {
+    enc_plans_.clear();
+    dec_plans_.clear();
+  }
+  std::size_t scratch_bytes() const { return (enc_scratch_.capacity() + dec_scratch_.capacity()) * sizeof(T); }
+
+ private:
+  using Key = std::tuple<int, int, int, int, int, int, int, int, bool>;
+  template <class P>
+  struct Cached {
+    P plan;
+    std::size_t gen;
+  };
+  TokenizerConfig cfg_;
+  optim::ParamArena<T, M> arena_;
+  TokenizerParams<T, M> params_, grads_;
+  Scratch<T, M> enc_scratch_{"dcsldm::tok_encode_scratch"}, dec_scratch_{"dcsldm::tok_decode_scratch"};
+  std::map<Key, Cached<EncodePlan<T, M>>> enc_plans_;
+  std::map<Key, Cached<DecodePlan<T, M>>> dec_plans_;
+};
+
+}  // namespace dcsldm::tok

@@ -1,0 +1,418 @@
+// dcsldm/tok/neighbour_attention.hpp: per-pixel multi-head attention over the tokens of the pixel's patch
+// and of its neighbouring patches, with a learned key bias per (offset, token slot): the read of DCS-Tok's
+// 1D depatchifier (decoder side). The output pixel grid is arbitrary, which is what lets the decoder
+// render any resolution; the cost is linear in output pixels.
+//
+// Zhong et al. 2025 ("Decoupling Complexity from Scale in Latent Diffusion Model"): one query per output
+// pixel cross-attends to the tokens of its patch (ours: and of the 26 neighbouring patches, so that there
+// are no seams). With E = heads * hd, scale = 1 / sqrt(hd), offsets (dt, dy, dx) in {-1, 0, 1}^3 numbered
+// o = ((dt+1) * 3 + (dy+1)) * 3 + (dx+1), for batch b, pixel i in patch (pt, py, px), head h:
+//   K_(o,j) = kv[b, Pnb(o)*n + j, 0:E] + rel[o*n + j],  V_(o,j) = kv[b, Pnb(o)*n + j, E:2E],
+//   y[b, i, h-slice] = sum_(o,j) softmax_(o,j)(scale <q_i, K_(o,j)>) V_(o,j)   (h-slices throughout),
+// over the offsets whose neighbour Pnb(o) = (pt+dt, py+dy, px+dx) lies inside the patch grid.
+// (PyTorch reference: an explicit gather of the 27 n keys with a validity mask and F.softmax.)
+//
+// Backward recomputes the probabilities from the saved lse: a = exp(s - lse),
+// dp_(o,j) = <dy_i, V_(o,j)>, D_i = sum a dp (= <dy_i, y_i>), ds = a (dp - D_i);
+//   dq_i  = scale sum_b sum_(o,j) ds K_(o,j)         (one thread per (pixel, head), b in order),
+//   dk, dv of token (P, j): gathers over the pixels of the (up to 27) patches that see P,
+//   drel[o*n + j] += scale sum_b sum_i ds q_i          (per-(b, o, j) partials, then a fixed-order sum over b).
+// No float atomics; every output element is summed by one thread in a fixed order.
+#pragma once
+
+#include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/error.hpp>
+#include <dcsldm/core/types.hpp>
+#include <dcsldm/tok/patch_grid.hpp>
+
+#include <cstddef>
+#include <type_traits>
+
+namespace dcsldm::tok {
+
+/// Number of neighbour offsets (dt, dy, dx) in {-1, 0, 1}^3.
+inline constexpr int neighbour_offsets = 27;
+
+/// Saved by neighbour_attention_forward, read by backward.
+template <class T, class M>
+struct NeighbourCache {
+  View3<T, M> lse;  ///< (B, Npix, H) log-sum-exp of each pixel's scaled scores, per head
+};
+
+/// Scratch of neighbour_attention_backward (contents are not preserved between calls).
+template <class T, class M>
+struct NeighbourWorkspace {
+  View3<T, M> delta;      ///< (B, Npix, H) D = <dy, y> per pixel and head
+  View3<T, M> drel_part;  ///< (B, 27*n, E) per-batch partial of drel
+};
+
+/// Allocates the cache for batch B, output grid g, n tokens per patch, width E, H heads (host call).
+template <class T, class M>
+NeighbourCache<T, M> make_neighbour_cache(std::size_t batch, const PatchGrid& g, int n, int e, int heads) {
+  DCSLDM_REQUIRE(n >= 1 && heads >= 1 && e >= heads && e % heads == 0, "make_neighbour_cache", "n = ", n, ", E = ", e,
+                 ", heads = ", heads, ", expected n >= 1 and E a positive multiple of heads");
+  return {View3<T, M>("dcsldm::neighbour_lse", batch, std::size_t(g.num_pixels()), std::size_t(heads))};
+}
+
+/// Allocates the backward workspace (B*Npix*H + B*27*n*E elements; host call).
+template <class T, class M>
+NeighbourWorkspace<T, M> make_neighbour_workspace(std::size_t batch, const PatchGrid& g, int n, int e, int heads) {
+  DCSLDM_REQUIRE(n >= 1 && heads >= 1 && e >= heads && e % heads == 0, "make_neighbour_workspace", "n = ", n,
+                 ", E = ", e, ", heads = ", heads, ", expected n >= 1 and E a positive multiple of heads");
+  return {View3<T, M>("dcsldm::neighbour_delta", batch, std::size_t(g.num_pixels()), std::size_t(heads)),
+          View3<T, M>("dcsldm::neighbour_drel_part", batch, std::size_t(neighbour_offsets) * std::size_t(n),
+                      std::size_t(e))};
+}
+
+namespace Impl {
+
+/// sum_d q[d] * (k[d] + r[d]): the score of a query against a biased key (one formula everywhere).
+template <class A, class TQ, class TK, class TR>
+KOKKOS_INLINE_FUNCTION A biased_dot(const TQ* q, const TK* k, const TR* r, int n) {
+  A s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int d = 0;
+  for (; d + 4 <= n; d += 4) {
+    s0 += A(q[d]) * (A(k[d]) + A(r[d]));
+    s1 += A(q[d + 1]) * (A(k[d + 1]) + A(r[d + 1]));
+    s2 += A(q[d + 2]) * (A(k[d + 2]) + A(r[d + 2]));
+    s3 += A(q[d + 3]) * (A(k[d + 3]) + A(r[d + 3]));
+  }
+  for (; d < n; ++d) s0 += A(q[d]) * (A(k[d]) + A(r[d]));
+  return (s0 + s1) + (s2 + s3);
+}
+
+/// Patch coordinates of a flat patch index.
+struct PatchCoord {
+  int t, y, x;
+  KOKKOS_INLINE_FUNCTION PatchCoord(int p, const PatchGrid& g) : t(p / (g.gw * g.gh)), y((p / g.gw) % g.gh), x(p % g.gw) {}
+};
+
+/// Forward: one thread per (b, pixel, head); online softmax over the valid (offset, slot) keys.
+template <class QV, class KVV, class RV, class YV, class T, class M>
+struct NeighbourForward {
+  using A = accum_t<T>;
+  QV q;    // (Npix, E)
+  KVV kv;  // (B, P*n, 2E)
+  RV rel;  // (27n, E)
+  YV y;    // (B, Npix, E)
+  View3<T, M> lse;
+  Kokkos::View<int*, M> pixel_patch;
+  PatchGrid g;
+  int n, heads, hd, e;
+  A scale;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
+    constexpr int C = pixel_attention_chunk;
+    const int npix = g.num_pixels();
+    const int h = idx % heads, r = idx / heads, i = r % npix, b = r / npix;
+    const PatchCoord pc(pixel_patch(i), g);
+    const auto* qi = &q(i, h * hd);
+    for (int d0 = 0; d0 < hd; d0 += C) {
+      const int cw = math::min(C, hd - d0);
+      A acc[C];
+      for (int c = 0; c < C; ++c) acc[c] = 0;
+      A m = 0, l = 0;
+      bool first = true;
+      for (int o = 0; o < neighbour_offsets; ++o) {
+        const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
+        if (nt < 0 || nt >= g.gt || ny < 0 || ny >= g.gh || nx < 0 || nx >= g.gw) continue;
+        const int pnb = (nt * g.gh + ny) * g.gw + nx;
+        for (int j = 0; j < n; ++j) {
+          const A s = scale * biased_dot<A>(qi, &kv(b, pnb * n + j, h * hd), &rel(o * n + j, h * hd), hd);
+          const auto* vj = &kv(b, pnb * n + j, e + h * hd + d0);
+          if (first || s > m) {
+            const A f = first ? A(0) : math::exp(m - s);
+            l *= f;
+            for (int c = 0; c < cw; ++c) acc[c] *= f;
+            m = s;
+            first = false;
+          }
+          const A p = math::exp(s - m);
+          l += p;
+          for (int c = 0; c < cw; ++c) acc[c] += p * A(vj[c]);
+        }
+      }
+      const A inv = A(1) / l;
+      for (int c = 0; c < cw; ++c) y(b, i, h * hd + d0 + c) = T(acc[c] * inv);
+      if (d0 == 0) lse(b, i, h) = T(m + math::log(l));
+    }
+  }
+};
+
+/// Shared part of the backward kernels: the views and the probability / score-gradient of one key.
+template <class DYV, class QV, class KVV, class RV, class T, class M>
+struct NeighbourBackwardBase {
+  using A = accum_t<T>;
+  DYV dy;  // (B, Npix, E)
+  QV q;    // (Npix, E)
+  KVV kv;  // (B, P*n, 2E)
+  RV rel;  // (27n, E)
+  View3<T, M> lse, delta;
+  Kokkos::View<int*, M> pixel_patch, ts, ys, xs;
+  PatchGrid g;
+  int n, heads, hd, e;
+  A scale;
+
+  /// a = exp(s - lse) and dp = <dy_i, v> of pixel i against token row `row` at offset o (head h).
+  KOKKOS_INLINE_FUNCTION void prob(int b, int i, int h, int o, int row, A& a, A& dp) const {
+    const A s = scale * biased_dot<A>(&q(i, h * hd), &kv(b, row, h * hd), &rel(o * n + row % n, h * hd), hd);
+    a = math::exp(s - A(lse(b, i, h)));
+    dp = dot_n<A>(&dy(b, i, h * hd), &kv(b, row, e + h * hd), hd);
+  }
+};
+
+/// Backward 1: one thread per (pixel i, head h): D_i for every b (into ws.delta) and
+/// dq_i = scale sum_b sum_(o,j) ds K_(o,j) (=), b in order.
+template <class DYV, class QV, class KVV, class RV, class DQV, class T, class M>
+struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
+  using Base = NeighbourBackwardBase<DYV, QV, KVV, RV, T, M>;
+  using A = typename Base::A;
+  DQV dq;  // (Npix, E)
+  int batch;
+
+  NeighbourDq(const Base& base, const DQV& dq_, int batch_) : Base(base), dq(dq_), batch(batch_) {}
+
+  KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
+    constexpr int C = pixel_attention_chunk;
+    const PatchGrid& gr = this->g;
+    const int nq = this->n, hdim = this->hd;
+    const int h = idx % this->heads, i = idx / this->heads;
+    const PatchCoord pc(this->pixel_patch(i), gr);
+    for (int d0 = 0; d0 < hdim; d0 += C) {
+      const int cw = math::min(C, hdim - d0);
+      A acc[C];
+      for (int c = 0; c < C; ++c) acc[c] = 0;
+      for (int b = 0; b < batch; ++b) {
+        if (d0 == 0) {  // D_i = sum a dp, stored once; every later use reads the same rounded value
+          A sum = 0;
+          for (int o = 0; o < neighbour_offsets; ++o) {
+            const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
+            if (nt < 0 || nt >= gr.gt || ny < 0 || ny >= gr.gh || nx < 0 || nx >= gr.gw) continue;
+            const int pnb = (nt * gr.gh + ny) * gr.gw + nx;
+            for (int j = 0; j < nq; ++j) {
+              A a, dp;
+              this->prob(b, i, h, o, pnb * nq + j, a, dp);
+              sum += a * dp;
+            }
+          }
+          this->delta(b, i, h) = T(sum);
+        }
+        const A dd = A(this->delta(b, i, h));
+        for (int o = 0; o < neighbour_offsets; ++o) {
+          const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
+          if (nt < 0 || nt >= gr.gt || ny < 0 || ny >= gr.gh || nx < 0 || nx >= gr.gw) continue;
+          const int pnb = (nt * gr.gh + ny) * gr.gw + nx;
+          for (int j = 0; j < nq; ++j) {
+            const int row = pnb * nq + j;
+            A a, dp;
+            this->prob(b, i, h, o, row, a, dp);
+            const A ds = a * (dp - dd);
+            const auto* kj = &this->kv(b, row, h * hdim + d0);
+            const auto* rj = &this->rel(o * nq + j, h * hdim + d0);
+            for (int c = 0; c < cw; ++c) acc[c] += ds * (A(kj[c]) + A(rj[c]));
+          }
+        }
+      }
+      for (int c = 0; c < cw; ++c) dq(i, h * hdim + d0 + c) = value_t<DQV>(this->scale * acc[c]);
+    }
+  }
+};
+
+/// Backward 2: one thread per (b, token row P*n + j, head h): gathers over the pixels of the patches that
+/// see patch P (P - offset, for every offset) dv = sum a dy_i, dk = scale sum ds q_i (=).
+template <class DYV, class QV, class KVV, class RV, class DKVV, class T, class M>
+struct NeighbourDkv : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
+  using Base = NeighbourBackwardBase<DYV, QV, KVV, RV, T, M>;
+  using A = typename Base::A;
+  DKVV dkv;  // (B, P*n, 2E)
+
+  NeighbourDkv(const Base& base, const DKVV& dkv_) : Base(base), dkv(dkv_) {}
+
+  KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
+    constexpr int C = pixel_attention_chunk;
+    const PatchGrid& gr = this->g;
+    const int nq = this->n, hdim = this->hd, ew = this->e;
+    const int rows = gr.num_patches() * nq;
+    const int h = idx % this->heads, r = idx / this->heads, row = r % rows, b = r / rows;
+    const PatchCoord tc(row / nq, gr);
+    for (int d0 = 0; d0 < hdim; d0 += C) {
+      const int cw = math::min(C, hdim - d0);
+      A dk[C], dv[C];
+      for (int c = 0; c < C; ++c) dk[c] = dv[c] = 0;
+      for (int o = 0; o < neighbour_offsets; ++o) {
+        // The pixels of patch P' = token patch - offset see this token at offset o.
+        const int st = tc.t - (o / 9 - 1), sy = tc.y - ((o / 3) % 3 - 1), sx = tc.x - (o % 3 - 1);
+        if (st < 0 || st >= gr.gt || sy < 0 || sy >= gr.gh || sx < 0 || sx >= gr.gw) continue;
+        const int t1 = this->ts(st + 1), y1 = this->ys(sy + 1), x1 = this->xs(sx + 1);
+        for (int t = this->ts(st); t < t1; ++t)
+          for (int yy = this->ys(sy); yy < y1; ++yy)
+            for (int x = this->xs(sx); x < x1; ++x) {
+              const int i = (t * gr.h + yy) * gr.w + x;
+              A a, dp;
+              this->prob(b, i, h, o, row, a, dp);
+              const A ds = a * (dp - A(this->delta(b, i, h)));
+              const auto* qi = &this->q(i, h * hdim + d0);
+              const auto* dyi = &this->dy(b, i, h * hdim + d0);
+              for (int c = 0; c < cw; ++c) {
+                dv[c] += a * A(dyi[c]);
+                dk[c] += ds * A(qi[c]);
+              }
+            }
+      }
+      for (int c = 0; c < cw; ++c) {
+        dkv(b, row, h * hdim + d0 + c) = value_t<DKVV>(this->scale * dk[c]);
+        dkv(b, row, ew + h * hdim + d0 + c) = value_t<DKVV>(dv[c]);
+      }
+    }
+  }
+};
+
+/// Backward 3: one thread per (b, o*n + j, head h): drel_part[b, o*n + j, h-slice] = scale sum_i ds q_i over
+/// the pixels whose patch has a neighbour at offset o, in pixel order.
+template <class DYV, class QV, class KVV, class RV, class T, class M>
+struct NeighbourDrelPartial : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
+  using Base = NeighbourBackwardBase<DYV, QV, KVV, RV, T, M>;
+  using A = typename Base::A;
+  View3<T, M> drel_part;  // (B, 27n, E)
+
+  NeighbourDrelPartial(const Base& base, const View3<T, M>& part) : Base(base), drel_part(part) {}
+
+  KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
+    constexpr int C = pixel_attention_chunk;
+    const PatchGrid& gr = this->g;
+    const int nq = this->n, hdim = this->hd;
+    const int rr = neighbour_offsets * nq;
+    const int h = idx % this->heads, r = idx / this->heads, orow = r % rr, b = r / rr;
+    const int o = orow / nq, j = orow % nq;
+    const int odt = o / 9 - 1, ody = (o / 3) % 3 - 1, odx = o % 3 - 1;
+    // Source patches P' with P' + offset inside the grid, as pixel ranges.
+    const int pt0 = math::max(0, -odt), pt1 = math::min(gr.gt, gr.gt - odt);
+    const int py0 = math::max(0, -ody), py1 = math::min(gr.gh, gr.gh - ody);
+    const int px0 = math::max(0, -odx), px1 = math::min(gr.gw, gr.gw - odx);
+    const int shift = (odt * gr.gh + ody) * gr.gw + odx;
+    for (int d0 = 0; d0 < hdim; d0 += C) {
+      const int cw = math::min(C, hdim - d0);
+      A acc[C];
+      for (int c = 0; c < C; ++c) acc[c] = 0;
+      if (pt0 < pt1 && py0 < py1 && px0 < px1) {
+        const int t1 = this->ts(pt1), y1 = this->ys(py1), x1 = this->xs(px1);
+        for (int t = this->ts(pt0); t < t1; ++t)
+          for (int yy = this->ys(py0); yy < y1; ++yy)
+            for (int x = this->xs(px0); x < x1; ++x) {
+              const int i = (t * gr.h + yy) * gr.w + x;
+              const int row = (this->pixel_patch(i) + shift) * nq + j;
+              A a, dp;
+              this->prob(b, i, h, o, row, a, dp);
+              const A ds = a * (dp - A(this->delta(b, i, h)));
+              const auto* qi = &this->q(i, h * hdim + d0);
+              for (int c = 0; c < cw; ++c) acc[c] += ds * A(qi[c]);
+            }
+      }
+      for (int c = 0; c < cw; ++c) drel_part(b, orow, h * hdim + d0 + c) = T(this->scale * acc[c]);
+    }
+  }
+};
+
+/// Backward 4: drel[r, c] += sum_b drel_part[b, r, c], b in order.
+template <class DRV, class T, class M>
+struct NeighbourDrelReduce {
+  using A = accum_t<T>;
+  DRV drel;  // (27n, E)
+  View3<T, M> drel_part;
+  int batch, e;
+  KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
+    const int r = idx / e, c = idx % e;
+    A acc = 0;
+    for (int b = 0; b < batch; ++b) acc += A(drel_part(b, r, c));
+    drel(r, c) = value_t<DRV>(A(drel(r, c)) + acc);
+  }
+};
+
+template <class QV, class KVV, class RV, class T, class M>
+void check_neighbour_common(const char* op, const QV& q, const KVV& kv, const RV& rel, const PatchTables<M>& tab,
+                            int n, int heads, const NeighbourCache<T, M>& cache) {
+  static_assert(QV::rank == 2 && KVV::rank == 3 && RV::rank == 2,
+                "neighbour_attention: q (Npix, E), kv (B, P*n, 2E), rel (27n, E)");
+  static_assert(std::is_same_v<value_t<QV>, T> && std::is_same_v<value_t<KVV>, T> && std::is_same_v<value_t<RV>, T>,
+                "neighbour_attention: q, kv, rel and the cache hold the same scalar type");
+  check_patch_grid(op, tab.grid);
+  DCSLDM_REQUIRE(n >= 1, op, "n = ", n, ", expected >= 1 tokens per patch");
+  const std::size_t e = q.extent(1), npix = std::size_t(tab.grid.num_pixels());
+  DCSLDM_REQUIRE(heads >= 1 && e >= std::size_t(heads) && e % std::size_t(heads) == 0, op, "E = q.extent(1) = ", e,
+                 ", heads = ", heads, ", expected E a positive multiple of heads");
+  const std::size_t b = kv.extent(0), rows = std::size_t(tab.grid.num_patches()) * std::size_t(n);
+  require_extents2(op, "q", q, npix, e);
+  require_extents3(op, "kv", kv, b, rows, 2 * e);
+  require_extents2(op, "rel", rel, std::size_t(neighbour_offsets) * std::size_t(n), e);
+  require_extents3(op, "cache.lse", cache.lse, b, npix, std::size_t(heads));
+  require_unit_inner_stride(op, "q", q);
+  require_unit_inner_stride(op, "kv", kv);
+  require_unit_inner_stride(op, "rel", rel);
+}
+
+}  // namespace Impl
+
+/// Neighbourhood attention forward. q (Npix, E) per-pixel queries shared by the batch (pixel order of
+/// tab.grid); kv (B, P*n, 2E) token keys [0, E) and values [E, 2E), token (P, j) at row P*n + j;
+/// rel (27n, E) learned key bias, row o*n + j. y (B, Npix, E) written (=); fills cache.lse (B, Npix, H).
+template <class ExecSpace, class QV, class KVV, class RV, class YV, class T, class M>
+void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV& kv, const RV& rel,
+                                 const PatchTables<M>& tab, int n, int heads, const YV& y,
+                                 const NeighbourCache<T, M>& cache) {
+  const char* op = "neighbour_attention_forward";
+  Impl::check_neighbour_common(op, q, kv, rel, tab, n, heads, cache);
+  static_assert(YV::rank == 3 && std::is_same_v<typename YV::value_type, T>, "neighbour_attention: y is (B, Npix, E)");
+  const int e = int(q.extent(1)), b = int(kv.extent(0)), npix = tab.grid.num_pixels();
+  Impl::require_extents3(op, "y", y, std::size_t(b), std::size_t(npix), std::size_t(e));
+  const int hd = e / heads;
+  using A = accum_t<T>;
+  Kokkos::parallel_for("dcsldm::neighbour_attention_forward",
+                       Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, b * npix * heads),
+                       Impl::NeighbourForward<QV, KVV, RV, YV, T, M>{q, kv, rel, y, cache.lse, tab.pixel_patch,
+                                                                     tab.grid, n, heads, hd, e,
+                                                                     A(1) / math::sqrt(A(hd))});
+}
+
+/// Neighbourhood attention backward. dy (B, Npix, E); q, kv, rel, tab, n, heads, cache as given to /
+/// filled by forward. drel (27n, E) accumulates (+=, summed over b in order); dq (Npix, E) written (=,
+/// summed over b in order); dkv (B, P*n, 2E) written (=). ws from make_neighbour_workspace (overwritten).
+template <class ExecSpace, class DYV, class QV, class KVV, class RV, class DRV, class T, class M, class DQV, class DKVV>
+void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const QV& q, const KVV& kv, const RV& rel,
+                                  const DRV& drel, const PatchTables<M>& tab, int n, int heads,
+                                  const NeighbourCache<T, M>& cache, const NeighbourWorkspace<T, M>& ws, const DQV& dq,
+                                  const DKVV& dkv) {
+  const char* op = "neighbour_attention_backward";
+  Impl::check_neighbour_common(op, q, kv, rel, tab, n, heads, cache);
+  static_assert(DYV::rank == 3 && DRV::rank == 2 && DQV::rank == 2 && DKVV::rank == 3,
+                "neighbour_attention_backward: dy (B, Npix, E), drel (27n, E), dq (Npix, E), dkv (B, P*n, 2E)");
+  static_assert(std::is_same_v<value_t<DYV>, T> && std::is_same_v<typename DRV::value_type, T> &&
+                    std::is_same_v<typename DQV::value_type, T> && std::is_same_v<typename DKVV::value_type, T>,
+                "neighbour_attention_backward: dy, drel, dq, dkv hold the cache's scalar type");
+  const int e = int(q.extent(1)), b = int(kv.extent(0)), npix = tab.grid.num_pixels();
+  const int rows = tab.grid.num_patches() * n, rr = neighbour_offsets * n;
+  Impl::require_extents3(op, "dy", dy, std::size_t(b), std::size_t(npix), std::size_t(e));
+  Impl::require_unit_inner_stride(op, "dy", dy);
+  Impl::require_extents2(op, "drel", drel, std::size_t(rr), std::size_t(e));
+  Impl::require_extents2(op, "dq", dq, std::size_t(npix), std::size_t(e));
+  Impl::require_extents3(op, "dkv", dkv, std::size_t(b), std::size_t(rows), std::size_t(2 * e));
+  Impl::require_extents3(op, "ws.delta", ws.delta, std::size_t(b), std::size_t(npix), std::size_t(heads));
+  Impl::require_extents3(op, "ws.drel_part", ws.drel_part, std::size_t(b), std::size_t(rr), std::size_t(e));
+  const int hd = e / heads;
+  using A = accum_t<T>;
+  using Policy = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>;
+  using Base = Impl::NeighbourBackwardBase<DYV, QV, KVV, RV, T, M>;
+  const Base base{dy,          q,           kv,          rel,      cache.lse, ws.delta, tab.pixel_patch,
+                  tab.t_start, tab.y_start, tab.x_start, tab.grid, n,         heads,    hd,
+                  e,           A(1) / math::sqrt(A(hd))};
+  // dq first: it also writes D_i (ws.delta), which the two gathers read.
+  Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dq", Policy(space, 0, npix * heads),
+                       Impl::NeighbourDq<DYV, QV, KVV, RV, DQV, T, M>(base, dq, b));
+  Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dkv", Policy(space, 0, b * rows * heads),
+                       Impl::NeighbourDkv<DYV, QV, KVV, RV, DKVV, T, M>(base, dkv));
+  Kokkos::parallel_for("dcsldm::neighbour_attention_backward_drel_partial", Policy(space, 0, b * rr * heads),
+                       Impl::NeighbourDrelPartial<DYV, QV, KVV, RV, T, M>(base, ws.drel_part));
+  Kokkos::parallel_for("dcsldm::neighbour_attention_backward_drel", Policy(space, 0, rr * e),
+                       Impl::NeighbourDrelReduce<DRV, T, M>{drel, ws.drel_part, b, e});
+}
+
+}  // namespace dcsldm::tok

@@ -1,0 +1,127 @@
+// dcsldm/tok/sequence_ops.hpp: the small token-sequence kernels of the tokenizer: adding a table of
+// embeddings to rows of a (B, S, D) sequence (broadcast over the batch), its gradient (a fixed-order sum,
+// deterministic), and copying blocks of rows between sequences.
+//
+// Table row of sequence row r (r counted from r0): t = (r / div) % mod. So div = 1, mod = R adds table
+// row r to row r; div = n adds table row r / n (one row per patch of n tokens); div = 1, mod = n adds
+// table row r % n (one row per token slot).
+#pragma once
+
+#include <dcsldm/core/error.hpp>
+#include <dcsldm/core/types.hpp>
+
+#include <algorithm>
+
+namespace dcsldm::tok {
+
+namespace Impl {
+template <class YV, class TV>
+struct AddTableRows {
+  YV y;
+  TV tab;
+  int r0, div, mod;
+  KOKKOS_INLINE_FUNCTION void operator()(const int b, const int r, const int d) const {
+    y(b, r0 + r, d) += tab((r / div) % mod, d);
+  }
+};
+template <class DYV, class DTV>
+struct SumTableRows {
+  DYV dy;
+  DTV dtab;
+  int r0, rows, div, mod, batch;
+  KOKKOS_INLINE_FUNCTION void operator()(const int t, const int d) const {
+    accum_t<value_t<DTV>> s = 0;
+    for (int b = 0; b < batch; ++b)
+      for (int q = 0;; ++q) {
+        const int base = (q * mod + t) * div;
+        if (base >= rows) break;
+        for (int j = 0; j < div && base + j < rows; ++j) s += dy(b, r0 + base + j, d);
+      }
+    dtab(t, d) += s;
+  }
+};
+template <class SV, class DV>
+struct CopyRowBlock {
+  SV src;
+  DV dst;
+  int src_r0, dst_r0;
+  KOKKOS_INLINE_FUNCTION void operator()(const int b, const int r, const int d) const {
+    dst(b, dst_r0 + r, d) = src(b, src_r0 + r, d);
+  }
+};
+template <class YV>
+struct FillRowBlock {
+  YV y;
+  int r0;
+  value_t<YV> value;
+  KOKKOS_INLINE_FUNCTION void operator()(const int b, const int r, const int d) const { y(b, r0 + r, d) = value; }
+};
+}  // namespace Impl
+
+/// y(b, r0 + r, :) = value for r < rows.
+template <class ExecSpace, class YV>
+void fill_row_block(const ExecSpace& space, const YV& y, int r0, int rows, value_t<YV> value) {
+  DCSLDM_REQUIRE(r0 >= 0 && std::size_t(r0 + rows) <= y.extent(1), "fill_row_block", "rows [", r0, ", ", r0 + rows,
+                 ") out of range for S = ", y.extent(1));
+  if (rows == 0 || y.extent(0) == 0 || y.extent(2) == 0) return;
+  Kokkos::parallel_for("dcsldm::fill_row_block",
+                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
+                           space, {0, 0, 0}, {int(y.extent(0)), rows, int(y.extent(2))}),
+                       Impl::FillRowBlock<YV>{y, r0, value});
+}
+
+/// y(b, r0 + r, :) += tab((r / div) % mod, :) for b < B, r < rows. y (B, S, D), tab (>= mod rows, D).
+template <class ExecSpace, class YV, class TV>
+void add_table_rows(const ExecSpace& space, const YV& y, int r0, int rows, const TV& tab, int div, int mod) {
+  const char* op = "add_table_rows";
+  DCSLDM_REQUIRE(div >= 1 && mod >= 1, op, "div = ", div, ", mod = ", mod, " must be >= 1");
+  DCSLDM_REQUIRE(r0 >= 0 && std::size_t(r0 + rows) <= y.extent(1), op, "rows [", r0, ", ", r0 + rows,
+                 ") out of range for S = ", y.extent(1));
+  DCSLDM_REQUIRE(tab.extent(1) == y.extent(2), op, "table width ", tab.extent(1), " != D = ", y.extent(2));
+  DCSLDM_REQUIRE(rows == 0 || std::size_t(std::min((rows - 1) / div, mod - 1)) < tab.extent(0), op, "table has ",
+                 tab.extent(0), " rows, needs ", std::min((rows - 1) / div, mod - 1) + 1);
+  if (rows == 0 || y.extent(0) == 0 || y.extent(2) == 0) return;
+  Kokkos::parallel_for(
+      "dcsldm::add_table_rows",
+      Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
+          space, {0, 0, 0}, {int(y.extent(0)), rows, int(y.extent(2))}),
+      Impl::AddTableRows<YV, TV>{y, tab, r0, div, mod});
+}
+
+/// Gradient of add_table_rows: dtab(t, :) += sum over b and the rows r with (r / div) % mod == t of
+/// dy(b, r0 + r, :), in a fixed order. dtab rows t < min(mod, ceil(rows / div)) are touched.
+template <class ExecSpace, class DYV, class DTV>
+void sum_table_rows(const ExecSpace& space, const DYV& dy, int r0, int rows, int div, int mod, const DTV& dtab) {
+  const char* op = "sum_table_rows";
+  DCSLDM_REQUIRE(div >= 1 && mod >= 1, op, "div = ", div, ", mod = ", mod, " must be >= 1");
+  DCSLDM_REQUIRE(r0 >= 0 && std::size_t(r0 + rows) <= dy.extent(1), op, "rows [", r0, ", ", r0 + rows,
+                 ") out of range for S = ", dy.extent(1));
+  DCSLDM_REQUIRE(dtab.extent(1) == dy.extent(2), op, "table width ", dtab.extent(1), " != D = ", dy.extent(2));
+  const int nt = rows == 0 ? 0 : std::min((rows - 1) / div, mod - 1) + 1;
+  DCSLDM_REQUIRE(std::size_t(nt) <= dtab.extent(0), op, "table has ", dtab.extent(0), " rows, needs ", nt);
+  if (nt == 0 || dy.extent(2) == 0) return;
+  Kokkos::parallel_for("dcsldm::sum_table_rows",
+                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>(
+                           space, {0, 0}, {nt, int(dy.extent(2))}),
+                       Impl::SumTableRows<DYV, DTV>{dy, dtab, r0, rows, div, mod, int(dy.extent(0))});
+}
+
+/// dst(b, dst_r0 + r, :) = src(b, src_r0 + r, :) for r < rows.
+template <class ExecSpace, class SV, class DV>
+void copy_row_block(const ExecSpace& space, const SV& src, int src_r0, const DV& dst, int dst_r0, int rows) {
+  const char* op = "copy_row_block";
+  DCSLDM_REQUIRE(src.extent(0) == dst.extent(0) && src.extent(2) == dst.extent(2), op, "src is (", src.extent(0),
+                 ", ", src.extent(1), ", ", src.extent(2), "), dst is (", dst.extent(0), ", ", dst.extent(1), ", ",
+                 dst.extent(2), ")");
+  DCSLDM_REQUIRE(src_r0 >= 0 && dst_r0 >= 0 && std::size_t(src_r0 + rows) <= src.extent(1) &&
+                     std::size_t(dst_r0 + rows) <= dst.extent(1),
+                 op, "rows out of range: src [", src_r0, ", ", src_r0 + rows, ") of ", src.extent(1), ", dst [",
+                 dst_r0, ", ", dst_r0 + rows, ") of ", dst.extent(1));
+  if (rows == 0 || src.extent(0) == 0 || src.extent(2) == 0) return;
+  Kokkos::parallel_for("dcsldm::copy_row_block",
+                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
+                           space, {0, 0, 0}, {int(src.extent(0)), rows, int(src.extent(2))}),
+                       Impl::CopyRowBlock<SV, DV>{src, dst, src_r0, dst_r0});
+}
+
+}  // namespace dcsldm::tok

@@ -1,0 +1,426 @@
+// dcsldm/tok/tokenizer.hpp: the DCS-Tok tokenizer's passes (encode, decode, and their backward) over
+// caller-built plans, and the Tokenizer model that owns parameters, plans and scratch.
+//
+// Data flow (DESIGN.md §2; names of the parameters in tok/tokenizer_params.hpp):
+//   encode: pixels (B, T, H, W, C) + Fourier features of (in-patch position, cell size)
+//           -> pixel tokens -> per-patch attention read-out by n learned queries (patch_pool_attention)
+//           -> patch tokens (+ patch-centre position, + slot) ; learned latent tokens in L levels
+//           -> encoder blocks with the level-causal mask (patch tokens see patch tokens; a latent token of
+//              level l sees patch tokens and latent tokens of levels <= l)
+//           -> LayerNorm -> bottleneck Linear(D -> c) of the latent rows -> latent (B, N, c).
+//   decode: latent rows of levels 1..m -> Linear(c -> D) + (level, index) embedding ; one query token per
+//           (output patch, slot) from the output patch-centre position -> decoder blocks (full attention)
+//           -> LayerNorm -> keys/values of the output patch tokens ; one query per output pixel (MLP of its
+//           coordinate features) attends to the tokens of its patch and the 26 neighbouring patches
+//           (neighbour_attention) -> + query -> per-pixel MLP -> C values.
+// The number of patches is fixed by k (not by the resolution), so the transformer cost is the same at
+// every resolution and only the pixel-level parts (Linear layers over pixels, the two pixel attentions,
+// the output MLP) grow, linearly, with the number of pixels.
+//
+// Plans: EncodePlan / DecodePlan hold every activation and scratch View of one shape (batch, grids, levels),
+// carved from a Scratch (core/scratch.hpp); constant per-shape tables (patch tables, coordinate features,
+// masks) are owned by the plan. Building a plan allocates; running it does not.
+#pragma once
+
+#include <dcsldm/core/error.hpp>
+#include <dcsldm/core/rng.hpp>
+#include <dcsldm/core/scratch.hpp>
+#include <dcsldm/core/types.hpp>
+#include <dcsldm/linalg/gemm.hpp>
+#include <dcsldm/nn/activations.hpp>
+#include <dcsldm/nn/attention_mask.hpp>
+#include <dcsldm/nn/fourier_features.hpp>
+#include <dcsldm/nn/layer_norm.hpp>
+#include <dcsldm/nn/linear.hpp>
+#include <dcsldm/nn/mlp.hpp>
+#include <dcsldm/nn/transformer_block.hpp>
+#include <dcsldm/tok/config.hpp>
+#include <dcsldm/tok/neighbour_attention.hpp>
+#include <dcsldm/tok/patch_grid.hpp>
+#include <dcsldm/tok/patch_pool_attention.hpp>
+#include <dcsldm/tok/sequence_ops.hpp>
+#include <dcsldm/tok/tokenizer_params.hpp>
+
+#include <string>
+#include <vector>
+
+namespace dcsldm::tok {
+
+/// A 5-D sample tensor (B, T, H, W, C), LayoutRight: the tokenizer's input and output.
+template <class T, class MemSpace>
+using View5 = Kokkos::View<T*****, Kokkos::LayoutRight, MemSpace>;
+
+// ------------------------------------------------------------------------------------------------ plans
+
+/// Everything one encode (and its backward) of a (B, grid) shape needs.
+template <class T, class M>
+struct EncodePlan {
+  int batch = 0, P = 0, Pn = 0, N = 0, S = 0, npix = 0;
+  bool train = false;
+  PatchGrid grid;
+  PatchTables<M> tab;
+  View2<T, M> ff, ffpos;       // owned: (npix, Fw), (P, Fp)
+  nn::AttentionMask<M> mask;   // owned: level-causal over [patch tokens ; latent tokens]
+  PatchPoolCache<T, M> pool;   // owned
+  PatchPoolWorkspace<T, M> pool_ws;
+  // scratch
+  View2<T, M> pix_a, pix_pre, pix_h, kv;  // (npix, E), (B*npix, E) x2, (B*npix, 2E)
+  View3<T, M> pooled, tok;                // (B, Pn, E), (B, Pn, D)
+  View2<T, M> pos;                        // (P, D)
+  std::vector<nn::TransformerBlockCache<T, M>> blocks;
+  View3<T, M> xl, hl, lat_h;              // (B, S, D) x2, (B, N, D)
+  nn::LayerNormCache<T, M> lnf;
+  nn::TransformerWorkspace<T, M> tws;
+  // backward only
+  View3<T, M> dlat_h, da, db, dtok, dpooled;  // (B, N, D), (B, S, D) x2, (B, Pn, D), (B, Pn, E)
+  View2<T, M> dkv, dh, dpre, dpix_a, dpos;
+};
+
+/// Everything one decode (and its backward) of a (B, output grid, levels m) shape needs.
+template <class T, class M>
+struct DecodePlan {
+  int batch = 0, levels = 0, Nm = 0, P = 0, Pn = 0, S = 0, npix = 0;
+  bool train = false;
+  PatchGrid grid;
+  PatchTables<M> tab;
+  View2<T, M> ff, ffpos;  // owned
+  nn::AttentionMask<M> mask;
+  NeighbourCache<T, M> nb;
+  NeighbourWorkspace<T, M> nb_ws;
+  // scratch
+  View3<T, M> zin, lat;   // (B, Nm, c), (B, Nm, D)
+  View2<T, M> qpos;       // (P, D)
+  std::vector<nn::TransformerBlockCache<T, M>> blocks;
+  View3<T, M> xl, hl, qtok;  // (B, S, D) x2, (B, Pn, D)
+  nn::LayerNormCache<T, M> lnf;
+  nn::TransformerWorkspace<T, M> tws;
+  View2<T, M> kv;           // (B*Pn, 2E)
+  nn::MlpCache<T, M> qmlp;  // npix rows
+  View2<T, M> qpix;         // (npix, E)
+  View3<T, M> o;            // (B, npix, E)
+  View2<T, M> r;            // (B*npix, E)
+  nn::MlpCache<T, M> head;  // B*npix rows
+  // backward only
+  View2<T, M> dr, dqpix, dkv, dqpos;
+  View3<T, M> dqtok, da, db, dlat, dzin;
+  nn::MlpWorkspace<T, M> head_ws, q_ws;
+};
+
+namespace Impl {
+
+template <class V>
+auto rows2(const V& v) {  // (B, S, D) -> (B*S, D)
+  return View2<value_t<V>, typename V::memory_space>(v.data(), v.extent(0) * v.extent(1), v.extent(2));
+}
+template <class V>
+auto as3(const V& v, std::size_t b) {  // (B*S, D) -> (B, S, D)
+  return View3<value_t<V>, typename V::memory_space>(v.data(), b, v.extent(0) / b, v.extent(1));
+}
+
+template <class ExecSpace, class T, class M>
+void fill_features(const ExecSpace& space, const PatchTables<M>& tab, const TokenizerConfig& c, View2<T, M>& ff,
+                   View2<T, M>& ffpos) {
+  const PatchGrid& g = tab.grid;
+  View2<T, M> coords("dcsldm::tok_pixel_coords", std::size_t(g.num_pixels()), 6);
+  View2<T, M> centres("dcsldm::tok_patch_centres", std::size_t(g.num_patches()), 3);
+  ff = View2<T, M>("dcsldm::tok_pixel_features", std::size_t(g.num_pixels()), std::size_t(pixel_feature_width(c)));
+  ffpos = View2<T, M>("dcsldm::tok_patch_features", std::size_t(g.num_patches()),
+                      std::size_t(patch_feature_width(c)));
+  pixel_coords(space, tab, coords);
+  patch_centres(space, tab, centres);
+  nn::fourier_features_forward(space, coords, c.freqs, ff);
+  nn::fourier_features_forward(space, centres, c.pos_freqs, ffpos);
+}
+
+/// Carves the scratch part of an encode plan (called twice: measuring, then for real).
+template <class T, class M, class Scr>
+void carve_encode(Scr& s, EncodePlan<T, M>& p, const TokenizerConfig& c, const TokenizerParams<T, M>& w) {
+  const std::size_t B = std::size_t(p.batch), E = std::size_t(c.pixel_width), D = std::size_t(c.width);
+  const std::size_t np = std::size_t(p.npix), S = std::size_t(p.S), Pn = std::size_t(p.Pn), N = std::size_t(p.N);
+  p.pix_a = s.take2(np, E);
+  p.pix_pre = s.take2(B * np, E);
+  p.pix_h = s.take2(B * np, E);
+  p.kv = s.take2(B * np, 2 * E);
+  p.pooled = s.take3(B, Pn, E);
+  p.tok = s.take3(B, Pn, D);
+  p.pos = s.take2(std::size_t(p.P), D);
+  p.blocks.clear();
+  for (const auto& blk : w.enc_blocks) p.blocks.push_back(nn::make_transformer_block_cache(s, B, S, blk));
+  p.xl = s.take3(B, S, D);
+  p.hl = s.take3(B, S, D);
+  p.lat_h = s.take3(B, N, D);
+  p.lnf = {s.take1(B * S), s.take1(B * S)};
+  p.tws = nn::make_transformer_workspace(s, B, S, w.enc_blocks.at(0));
+  if (p.train) {
+    p.dlat_h = s.take3(B, N, D);
+    p.da = s.take3(B, S, D);
+    p.db = s.take3(B, S, D);
+    p.dtok = s.take3(B, Pn, D);
+    p.dpooled = s.take3(B, Pn, E);
+    p.dkv = s.take2(B * np, 2 * E);
+    p.dh = s.take2(B * np, E);
+    p.dpre = s.take2(B * np, E);
+    p.dpix_a = s.take2(np, E);
+    p.dpos = s.take2(std::size_t(p.P), D);
+  }
+}
+
+template <class T, class M, class Scr>
+void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const TokenizerParams<T, M>& w) {
+  const std::size_t B = std::size_t(p.batch), E = std::size_t(c.pixel_width), D = std::size_t(c.width);
+  const std::size_t np = std::size_t(p.npix), S = std::size_t(p.S), Pn = std::size_t(p.Pn);
+  const std::size_t Nm = std::size_t(p.Nm), lc = std::size_t(c.latent_channels);
+  const std::size_t Fw = std::size_t(pixel_feature_width(c)), Hh = std::size_t(c.head_hidden);
+  p.zin = s.take3(B, Nm, lc);
+  p.lat = s.take3(B, Nm, D);
+  p.qpos = s.take2(std::size_t(p.P), D);
+  p.blocks.clear();
+  for (const auto& blk : w.dec_blocks) p.blocks.push_back(nn::make_transformer_block_cache(s, B, S, blk));
+  p.xl = s.take3(B, S, D);
+  p.hl = s.take3(B, S, D);
+  p.qtok = s.take3(B, Pn, D);
+  p.lnf = {s.take1(B * S), s.take1(B * S)};
+  p.tws = nn::make_transformer_workspace(s, B, S, w.dec_blocks.at(0));
+  p.kv = s.take2(B * Pn, 2 * E);
+  p.qmlp = {s.take2(np, E), s.take2(np, E)};
+  p.qpix = s.take2(np, E);
+  p.o = s.take3(B, np, E);
+  p.r = s.take2(B * np, E);
+  p.head = {s.take2(B * np, Hh), s.take2(B * np, Hh)};
+  (void)Fw;
+  if (p.train) {
+    p.dr = s.take2(B * np, E);
+    p.dqpix = s.take2(np, E);
+    p.dkv = s.take2(B * Pn, 2 * E);
+    p.dqpos = s.take2(std::size_t(p.P), D);
+    p.dqtok = s.take3(B, Pn, D);
+    p.da = s.take3(B, S, D);
+    p.db = s.take3(B, S, D);
+    p.dlat = s.take3(B, Nm, D);
+    p.dzin = s.take3(B, Nm, lc);
+    p.head_ws = {s.take2(B * np, Hh), s.take2(B * np, Hh)};
+    p.q_ws = {s.take2(np, E), s.take2(np, E)};
+  }
+}
+
+}  // namespace Impl
+
+/// Builds an encode plan for batch B and input grid g. Allocates the owned tables and (re)carves scratch.
+template <class ExecSpace, class T, class M>
+EncodePlan<T, M> make_encode_plan(const ExecSpace& space, const TokenizerConfig& c, const TokenizerParams<T, M>& w,
+                                  int batch, const PatchGrid& g, bool train, Scratch<T, M>& scratch) {
+  DCSLDM_REQUIRE(batch >= 1, "make_encode_plan", "batch = ", batch, " must be >= 1");
+  EncodePlan<T, M> p;
+  p.batch = batch;
+  p.grid = g;
+  p.train = train;
+  p.P = g.num_patches();
+  p.Pn = p.P * c.queries;
+  p.N = c.latent_tokens();
+  p.S = p.Pn + p.N;
+  p.npix = g.num_pixels();
+  p.tab = make_patch_tables<M>(g);
+  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos);
+  p.mask = nn::make_level_causal_mask<M>(nn::encoder_levels(p.Pn, c.level_sizes));
+  p.pool = make_patch_pool_cache<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
+  if (train) p.pool_ws = make_patch_pool_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
+  scratch.measure();
+  Impl::carve_encode(scratch, p, c, w);
+  const std::size_t need = scratch.measured();
+  scratch.end_measure();
+  scratch.begin(need);
+  Impl::carve_encode(scratch, p, c, w);
+  return p;
+}
+
+/// Builds a decode plan for batch B, output grid g and m levels.
+template <class ExecSpace, class T, class M>
+DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig& c, const TokenizerParams<T, M>& w,
+                                  int batch, const PatchGrid& g, int levels, bool train, Scratch<T, M>& scratch) {
+  const char* op = "make_decode_plan";
+  DCSLDM_REQUIRE(batch >= 1, op, "batch = ", batch, " must be >= 1");
+  DCSLDM_REQUIRE(levels >= 1 && levels <= c.levels(), op, "levels = ", levels, ", expected 1..", c.levels());
+  DecodePlan<T, M> p;
+  p.batch = batch;
+  p.grid = g;
+  p.levels = levels;
+  p.train = train;
+  p.Nm = c.tokens_upto(levels);
+  p.P = g.num_patches();
+  p.Pn = p.P * c.queries;
+  p.S = p.Nm + p.Pn;
+  p.npix = g.num_pixels();
+  p.tab = make_patch_tables<M>(g);
+  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos);
+  p.mask = nn::make_full_mask<M>();
+  p.nb = make_neighbour_cache<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
+  if (train) p.nb_ws = make_neighbour_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
+  scratch.measure();
+  Impl::carve_decode(scratch, p, c, w);
+  const std::size_t need = scratch.measured();
+  scratch.end_measure();
+  scratch.begin(need);
+  Impl::carve_decode(scratch, p, c, w);
+  return p;
+}
+
+// ------------------------------------------------------------------------------------------------ passes
+
+/// Encode forward: x (B, T, H, W, C) on plan.grid -> z (B, N, c) (=).
+template <class ExecSpace, class XV, class T, class M, class ZV>
+void encode_forward(const ExecSpace& space, const XV& x, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
+                    const ZV& z, const EncodePlan<T, M>& p) {
+  const char* op = "tok::encode_forward";
+  const PatchGrid& g = p.grid;
+  DCSLDM_REQUIRE(x.extent(0) == std::size_t(p.batch) && x.extent(1) == std::size_t(g.t) &&
+                     x.extent(2) == std::size_t(g.h) && x.extent(3) == std::size_t(g.w) &&
+                     x.extent(4) == std::size_t(c.channels),
+                 op, "x is (", x.extent(0), ", ", x.extent(1), ", ", x.extent(2), ", ", x.extent(3), ", ", x.extent(4),
+                 "), the plan expects (", p.batch, ", ", g.t, ", ", g.h, ", ", g.w, ", ", c.channels, ")");
+  DCSLDM_REQUIRE(z.extent(0) == std::size_t(p.batch) && z.extent(1) == std::size_t(p.N) &&
+                     z.extent(2) == std::size_t(c.latent_channels),
+                 op, "latent is (", z.extent(0), ", ", z.extent(1), ", ", z.extent(2), "), expected (", p.batch, ", ",
+                 p.N, ", ", c.latent_channels, ")");
+  const std::size_t B = std::size_t(p.batch);
+  const View2<const T, M> x2(x.data(), B * std::size_t(p.npix), std::size_t(c.channels));
+  // Pixel tokens: gelu(x Wx^T + ff Wf^T + bf), then keys|values.
+  nn::linear_forward(space, p.ff, w.pix_f, p.pix_a);
+  gemm(space, Op::N, Op::T, 1, x2, w.pix_x, 0, p.pix_pre);
+  add_table_rows(space, Impl::as3(p.pix_pre, B), 0, p.npix, p.pix_a, 1, p.npix);
+  nn::gelu_forward(space, p.pix_pre, nn::GeluKind::Tanh, p.pix_h);
+  nn::linear_forward(space, p.pix_h, w.pix_kv, p.kv);
+  // Patchifier read-out, patch tokens.
+  patch_pool_attention_forward(space, Impl::as3(p.kv, B), w.pool_q, p.tab, c.pixel_heads, p.pooled, p.pool);
+  nn::linear_forward(space, p.ffpos, w.enc_pos, p.pos);
+  nn::linear_forward(space, Impl::rows2(p.pooled), w.enc_proj, Impl::rows2(p.tok));
+  add_table_rows(space, p.tok, 0, p.Pn, p.pos, c.queries, p.P);
+  add_table_rows(space, p.tok, 0, p.Pn, w.enc_slot, 1, c.queries);
+  // Sequence [patch tokens ; latent tokens] into block 0's input.
+  const View3<T, M>& x0 = p.blocks[0].x;
+  copy_row_block(space, p.tok, 0, x0, 0, p.Pn);
+  fill_row_block(space, x0, p.Pn, p.N, T(0));
+  add_table_rows(space, x0, p.Pn, p.N, w.enc_latent, 1, p.N);
+  const int L = int(p.blocks.size());
+  for (int i = 0; i < L; ++i)
+    nn::transformer_block_forward(space, p.blocks[i].x, w.enc_blocks[i], p.mask, i + 1 < L ? p.blocks[i + 1].x : p.xl,
+                                  p.blocks[i], p.tws);
+  nn::layer_norm_forward(space, Impl::rows2(p.xl), w.enc_ln, Impl::rows2(p.hl), p.lnf);
+  copy_row_block(space, p.hl, p.Pn, p.lat_h, 0, p.N);
+  nn::linear_forward(space, Impl::rows2(p.lat_h), w.bottleneck,
+                     View2<T, M>(z.data(), B * std::size_t(p.N), std::size_t(c.latent_channels)));
+}
+
+/// Encode backward from dz (B, N, c): parameter gradients accumulate into g (the input gets none).
+template <class ExecSpace, class DZV, class XV, class T, class M>
+void encode_backward(const ExecSpace& space, const DZV& dz, const XV& x, const TokenizerParams<T, M>& w,
+                     const TokenizerParams<T, M>& g, const TokenizerConfig& c, const EncodePlan<T, M>& p) {
+  DCSLDM_REQUIRE(p.train, "tok::encode_backward", "the plan was built without train = true");
+  const std::size_t B = std::size_t(p.batch);
+  const View2<const T, M> x2(x.data(), B * std::size_t(p.npix), std::size_t(c.channels));
+  const View2<T, M> dz2(dz.data(), B * std::size_t(p.N), std::size_t(c.latent_channels));
+  nn::linear_backward(space, dz2, Impl::rows2(p.lat_h), w.bottleneck, g.bottleneck, Impl::rows2(p.dlat_h));
+  Kokkos::deep_copy(space, p.da, T(0));
+  copy_row_block(space, p.dlat_h, 0, p.da, p.Pn, p.N);
+  nn::layer_norm_backward(space, Impl::rows2(p.da), Impl::rows2(p.xl), w.enc_ln, g.enc_ln, p.lnf, Impl::rows2(p.db));
+  for (int i = int(p.blocks.size()) - 1; i >= 0; --i)
+    nn::transformer_block_backward(space, p.db, w.enc_blocks[i], g.enc_blocks[i], p.mask, p.blocks[i], p.tws, p.db);
+  sum_table_rows(space, p.db, p.Pn, p.N, 1, p.N, g.enc_latent);
+  copy_row_block(space, p.db, 0, p.dtok, 0, p.Pn);
+  sum_table_rows(space, p.dtok, 0, p.Pn, 1, c.queries, g.enc_slot);
+  Kokkos::deep_copy(space, p.dpos, T(0));
+  sum_table_rows(space, p.dtok, 0, p.Pn, c.queries, p.P, p.dpos);
+  nn::linear_backward(space, p.dpos, p.ffpos, w.enc_pos, g.enc_pos, View2<T, M>());
+  nn::linear_backward(space, Impl::rows2(p.dtok), Impl::rows2(p.pooled), w.enc_proj, g.enc_proj,
+                      Impl::rows2(p.dpooled));
+  patch_pool_attention_backward(space, p.dpooled, Impl::as3(p.kv, B), w.pool_q, g.pool_q, p.tab, c.pixel_heads,
+                                p.pool, p.pool_ws, Impl::as3(p.dkv, B));
+  nn::linear_backward(space, p.dkv, p.pix_h, w.pix_kv, g.pix_kv, p.dh);
+  nn::gelu_backward(space, p.dh, p.pix_pre, nn::GeluKind::Tanh, p.dpre);
+  Kokkos::deep_copy(space, p.dpix_a, T(0));
+  sum_table_rows(space, Impl::as3(p.dpre, B), 0, p.npix, 1, p.npix, p.dpix_a);
+  nn::linear_backward(space, p.dpix_a, p.ff, w.pix_f, g.pix_f, View2<T, M>());
+  gemm(space, Op::T, Op::N, 1, p.dpre, x2, 1, g.pix_x);
+}
+
+/// Decode forward: the first plan.levels levels of z (B, N, c) -> y (B, T, H, W, C) on plan.grid (=).
+/// With noise_std > 0 (training), z + noise_std * N(0, 1) (Philox stream (seed, noise_stream)) is decoded.
+template <class ExecSpace, class ZV, class T, class M, class YV>
+void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
+                    const YV& y, const DecodePlan<T, M>& p, double noise_std = 0, std::uint64_t noise_seed = 0,
+                    std::uint64_t noise_stream = 0) {
+  const char* op = "tok::decode_forward";
+  const PatchGrid& g = p.grid;
+  DCSLDM_REQUIRE(z.extent(0) == std::size_t(p.batch) && z.extent(1) == std::size_t(c.latent_tokens()) &&
+                     z.extent(2) == std::size_t(c.latent_channels),
+                 op, "latent is (", z.extent(0), ", ", z.extent(1), ", ", z.extent(2), "), expected (", p.batch, ", ",
+                 c.latent_tokens(), ", ", c.latent_channels, ")");
+  DCSLDM_REQUIRE(y.extent(0) == std::size_t(p.batch) && y.extent(1) == std::size_t(g.t) &&
+                     y.extent(2) == std::size_t(g.h) && y.extent(3) == std::size_t(g.w) &&
+                     y.extent(4) == std::size_t(c.channels),
+                 op, "output is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), ", ", y.extent(3), ", ",
+                 y.extent(4), "), the plan expects (", p.batch, ", ", g.t, ", ", g.h, ", ", g.w, ", ", c.channels, ")");
+  const std::size_t B = std::size_t(p.batch);
+  const View3<T, M> z3(const_cast<T*>(z.data()), B, z.extent(1), z.extent(2));
+  copy_row_block(space, z3, 0, p.zin, 0, p.Nm);
+  if (noise_std > 0) {  // the noise goes through p.lat's memory (written right after)
+    const View3<T, M> noise(p.lat.data(), B, std::size_t(p.Nm), std::size_t(c.latent_channels));
+    rng::fill_normal(space, noise, noise_seed, noise_stream, 0.0, noise_std);
+    nn::Impl::add_into(space, p.zin, noise, p.zin);
+  }
+  nn::linear_forward(space, Impl::rows2(p.zin), w.dec_in, Impl::rows2(p.lat));
+  const View3<T, M>& x0 = p.blocks[0].x;
+  copy_row_block(space, p.lat, 0, x0, 0, p.Nm);
+  add_table_rows(space, x0, 0, p.Nm, w.dec_latent_pos, 1, c.latent_tokens());
+  fill_row_block(space, x0, p.Nm, p.Pn, T(0));
+  nn::linear_forward(space, p.ffpos, w.dec_pos, p.qpos);
+  add_table_rows(space, x0, p.Nm, p.Pn, p.qpos, c.queries, p.P);
+  add_table_rows(space, x0, p.Nm, p.Pn, w.dec_slot, 1, c.queries);
+  const int L = int(p.blocks.size());
+  for (int i = 0; i < L; ++i)
+    nn::transformer_block_forward(space, p.blocks[i].x, w.dec_blocks[i], p.mask, i + 1 < L ? p.blocks[i + 1].x : p.xl,
+                                  p.blocks[i], p.tws);
+  nn::layer_norm_forward(space, Impl::rows2(p.xl), w.dec_ln, Impl::rows2(p.hl), p.lnf);
+  copy_row_block(space, p.hl, p.Nm, p.qtok, 0, p.Pn);
+  nn::linear_forward(space, Impl::rows2(p.qtok), w.dec_kv, p.kv);
+  // Depatchifier: one query per output pixel.
+  nn::gelu_mlp_forward(space, p.ff, w.dec_q, nn::GeluKind::Tanh, p.qpix, p.qmlp);
+  neighbour_attention_forward(space, p.qpix, Impl::as3(p.kv, B), w.rel, p.tab, c.queries, c.pixel_heads, p.o, p.nb);
+  Kokkos::deep_copy(space, Impl::as3(p.r, B), p.o);
+  add_table_rows(space, Impl::as3(p.r, B), 0, p.npix, p.qpix, 1, p.npix);
+  nn::gelu_mlp_forward(space, p.r, w.head, nn::GeluKind::Tanh,
+                       View2<T, M>(y.data(), B * std::size_t(p.npix), std::size_t(c.channels)), p.head);
+}
+
+/// Decode backward from dy (B, T, H, W, C): parameter gradients accumulate into g; dz (B, N, c) is written
+/// (=; rows of levels > m get 0). noise is not differentiated (straight-through: d(z + noise) = dz).
+template <class ExecSpace, class DYV, class T, class M, class DZV>
+void decode_backward(const ExecSpace& space, const DYV& dy, const TokenizerParams<T, M>& w,
+                     const TokenizerParams<T, M>& g, const TokenizerConfig& c, const DecodePlan<T, M>& p,
+                     const DZV& dz) {
+  DCSLDM_REQUIRE(p.train, "tok::decode_backward", "the plan was built without train = true");
+  const std::size_t B = std::size_t(p.batch);
+  const View2<T, M> dy2(const_cast<T*>(dy.data()), B * std::size_t(p.npix), std::size_t(c.channels));
+  nn::gelu_mlp_backward(space, dy2, p.r, w.head, g.head, nn::GeluKind::Tanh, p.head, p.head_ws, p.dr);
+  neighbour_attention_backward(space, Impl::as3(p.dr, B), p.qpix, Impl::as3(p.kv, B), w.rel, g.rel, p.tab, c.queries,
+                               c.pixel_heads, p.nb, p.nb_ws, p.dqpix, Impl::as3(p.dkv, B));
+  sum_table_rows(space, Impl::as3(p.dr, B), 0, p.npix, 1, p.npix, p.dqpix);
+  nn::gelu_mlp_backward(space, p.dqpix, p.ff, w.dec_q, g.dec_q, nn::GeluKind::Tanh, p.qmlp, p.q_ws, View2<T, M>());
+  nn::linear_backward(space, p.dkv, Impl::rows2(p.qtok), w.dec_kv, g.dec_kv, Impl::rows2(p.dqtok));
+  Kokkos::deep_copy(space, p.da, T(0));
+  copy_row_block(space, p.dqtok, 0, p.da, p.Nm, p.Pn);
+  nn::layer_norm_backward(space, Impl::rows2(p.da), Impl::rows2(p.xl), w.dec_ln, g.dec_ln, p.lnf, Impl::rows2(p.db));
+  for (int i = int(p.blocks.size()) - 1; i >= 0; --i)
+    nn::transformer_block_backward(space, p.db, w.dec_blocks[i], g.dec_blocks[i], p.mask, p.blocks[i], p.tws, p.db);
+  sum_table_rows(space, p.db, p.Nm, p.Pn, 1, c.queries, g.dec_slot);
+  Kokkos::deep_copy(space, p.dqpos, T(0));
+  sum_table_rows(space, p.db, p.Nm, p.Pn, c.queries, p.P, p.dqpos);
+  nn::linear_backward(space, p.dqpos, p.ffpos, w.dec_pos, g.dec_pos, View2<T, M>());
+  sum_table_rows(space, p.db, 0, p.Nm, 1, c.latent_tokens(), g.dec_latent_pos);
+  copy_row_block(space, p.db, 0, p.dlat, 0, p.Nm);
+  nn::linear_backward(space, Impl::rows2(p.dlat), Impl::rows2(p.zin), w.dec_in, g.dec_in, Impl::rows2(p.dzin));
+  const View3<T, M> dz3(dz.data(), B, dz.extent(1), dz.extent(2));
+  Kokkos::deep_copy(space, dz3, T(0));
+  copy_row_block(space, p.dzin, 0, dz3, 0, p.Nm);
+}
+
+}  // namespace dcsldm::tok

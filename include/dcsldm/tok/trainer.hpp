@@ -1,0 +1,268 @@
+// dcsldm/tok/trainer.hpp: training of a DCS-Tok tokenizer with asymmetric scale alignment.
+//
+// Each step: a batch of samples, an input scale and a target scale (drawn independently from the
+// configured lists, so input and target usually differ), a number of levels m (level dropout); the input
+// is encoded, the latent (plus light Gaussian noise) decoded at the TARGET scale with m levels, and the
+// loss  l1 + mse + latent_l2 * mean(z^2)  is taken against the target (DESIGN.md §2). AdamW with warm-up +
+// cosine, global-norm clipping, an EMA of the weights, periodic atomic checkpoints and bit-identical resume:
+// every random choice of step s is a function of (seed, s) only, and a checkpoint holds parameters, AdamW
+// moments, the step and the EMA.
+//
+// Data enter through TrainSource (host): sample(step, batch, in_res, out_res, in, out) fills two
+// (batch, 1, r, r, C) float arrays, deterministically in (its seed, step).
+#pragma once
+
+#include <dcsldm/core/error.hpp>
+#include <dcsldm/core/rng.hpp>
+#include <dcsldm/nn/loss.hpp>
+#include <dcsldm/nn/transformer_block.hpp>
+#include <dcsldm/optim/adamw.hpp>
+#include <dcsldm/optim/clip_grad.hpp>
+#include <dcsldm/optim/ema.hpp>
+#include <dcsldm/optim/lr_schedule.hpp>
+#include <dcsldm/tok/model.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dcsldm::tok {
+
+/// A host data source for tokenizer training.
+class TrainSource {
+ public:
+  virtual ~TrainSource() = default;
+  virtual int channels() const = 0;
+  virtual std::string describe() const = 0;
+  /// Fills in (batch, in_res, in_res, C) and out (batch, out_res, out_res, C), row-major, values in [0, 1]:
+  /// the same `batch` samples at the two scales; a pure function of (step, the source's own seed).
+  virtual void sample(std::int64_t step, int batch, int in_res, int out_res, float* in, float* out) = 0;
+};
+
+struct TrainOptions {
+  int batch = 32;
+  std::int64_t steps = 10000;
+  double lr = 8e-4, min_lr = 8e-5;
+  std::int64_t warmup = 300;
+  double weight_decay = 0.02;
+  double clip = 1.0;
+  double ema = 0.999;
+  double latent_noise = 0.05;   ///< std of the Gaussian noise added to the latent before decoding
+  double latent_l2 = 1e-3;      ///< weight of mean(z^2)
+  double full_levels_prob = 0.5;  ///< probability of decoding all L levels; otherwise m ~ U{1..L}
+  std::vector<int> in_res{28}, out_res{28};
+  std::uint64_t seed = 1;
+  std::int64_t log_every = 50;
+  std::int64_t ckpt_every = 500;
+  std::string ckpt_path;  ///< "" = no checkpoints; else <ckpt_path> (+ ".ema" for the EMA)
+};
+
+/// What one step measured (host values; reading them fences).
+struct StepStats {
+  std::int64_t step = 0;
+  int in_res = 0, out_res = 0, levels = 0;
+  double l1 = 0, mse = 0, reg = 0, grad_norm = 0, lr = 0;
+};
+
+template <class ExecSpace, class T = float>
+class TokenizerTrainer {
+ public:
+  using M = typename ExecSpace::memory_space;
+
+  TokenizerTrainer(const TokenizerConfig& cfg, const TrainOptions& opt)
+      : opt_(opt), model_(cfg, optim::ArenaState::ParamsAndOptimizer),
+        ema_(model_.arena().layout, optim::ArenaState::Params), loss_("dcsldm::tok_losses", 3) {
+    const char* op = "TokenizerTrainer";
+    DCSLDM_REQUIRE(opt.batch >= 1 && opt.steps >= 1, op, "batch = ", opt.batch, ", steps = ", opt.steps,
+                   " must be >= 1");
+    DCSLDM_REQUIRE(!opt.in_res.empty() && !opt.out_res.empty(), op, "in_res and out_res must not be empty");
+    DCSLDM_REQUIRE(opt.full_levels_prob >= 0 && opt.full_levels_prob <= 1, op, "full_levels_prob = ",
+                   opt.full_levels_prob, " is not in [0, 1]");
+    adam_.weight_decay = opt.weight_decay;
+    sched_ = {opt.lr, opt.min_lr, opt.warmup, opt.steps};
+    const std::size_t B = std::size_t(opt.batch), N = std::size_t(cfg.latent_tokens()),
+                      c = std::size_t(cfg.latent_channels);
+    z_ = View3<T, M>("dcsldm::tok_z", B, N, c);
+    dz_ = View3<T, M>("dcsldm::tok_dz", B, N, c);
+    dzreg_ = View3<T, M>("dcsldm::tok_dzreg", B, N, c);
+    zeros_ = View3<T, M>("dcsldm::tok_zeros", B, N, c);
+  }
+
+  /// Fresh start: initialise the weights (seed) and the EMA as a copy.
+  void init(const ExecSpace& space) {
+    model_.init(space, opt_.seed);
+    Kokkos::deep_copy(space, ema_.params, model_.arena().params);
+    step_ = 0;
+  }
+
+  /// Resume from opt.ckpt_path (parameters, AdamW state and step; EMA from "<path>.ema"). Returns false
+  /// when there is no checkpoint; throws on a corrupt or mismatched one (nothing half-loaded: the files are
+  /// validated before anything is copied).
+  bool resume(const ExecSpace& space) {
+    if (opt_.ckpt_path.empty() || !std::filesystem::exists(opt_.ckpt_path)) return false;
+    const std::string ep = opt_.ckpt_path + ".ema";
+    const io::SafeTensors main = io::SafeTensors::read(opt_.ckpt_path);
+    const io::SafeTensors emaf = io::SafeTensors::read(ep);
+    const std::string s1 = main.meta("train.step"), s2 = emaf.meta("train.step");
+    DCSLDM_REQUIRE(s1 == s2, "TokenizerTrainer::resume", "'", opt_.ckpt_path, "' is at step ", s1, " but '", ep,
+                   "' at step ", s2, " (interrupted checkpoint?)");
+    const TokenizerConfig fc = TokenizerConfig::from_metadata(main.metadata(), opt_.ckpt_path);
+    DCSLDM_REQUIRE(fc.to_metadata() == model_.config().to_metadata(), "TokenizerTrainer::resume", "'",
+                   opt_.ckpt_path, "' was trained with another configuration");
+    const std::int64_t st = optim::load_arena(opt_.ckpt_path, model_.arena(), optim::ArenaState::ParamsAndOptimizer);
+    optim::load_arena(ep, ema_, optim::ArenaState::Params);
+    step_ = st;
+    adam_.step = st;
+    (void)space;
+    return true;
+  }
+
+  /// Writes the checkpoint pair atomically (EMA first; the main file names the step both hold).
+  void checkpoint() const {
+    if (opt_.ckpt_path.empty()) return;
+    std::map<std::string, std::string> md = model_.config().to_metadata();
+    md["dcsldm.kind"] = "tokenizer";
+    md["train.step"] = std::to_string(step_);
+    optim::save_arena(opt_.ckpt_path + ".ema", ema_, optim::ArenaState::Params, 0, md);
+    optim::save_arena(opt_.ckpt_path, model_.arena(), optim::ArenaState::ParamsAndOptimizer, step_, md);
+  }
+
+  /// Saves the EMA weights as a model file (what eval and generation load).
+  void save_model(const std::string& path, std::map<std::string, std::string> extra = {}) const {
+    Tokenizer<ExecSpace, T> out(model_.config());
+    Kokkos::deep_copy(out.arena().params, ema_.params);
+    extra["train.step"] = std::to_string(step_);
+    out.save(path, optim::ArenaState::Params, 0, extra);
+  }
+
+  /// The random choices of step s: (in_res, out_res, levels).
+  std::tuple<int, int, int> choices(std::int64_t s) const {
+    std::mt19937_64 g(rng::stream_of("tok_step") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
+    const int L = model_.config().levels();
+    std::uniform_int_distribution<std::size_t> di(0, opt_.in_res.size() - 1), dout(0, opt_.out_res.size() - 1);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::uniform_int_distribution<int> dl(1, L);
+    const int ri = opt_.in_res[di(g)], ro = opt_.out_res[dout(g)];
+    const int m = u(g) < opt_.full_levels_prob ? L : dl(g);
+    return {ri, ro, m};
+  }
+
+  /// One training step on `src`. Returns the step's statistics (reads the losses back: fences).
+  StepStats step(const ExecSpace& space, TrainSource& src) {
+    const TokenizerConfig& cfg = model_.config();
+    const auto [ri, ro, m] = choices(step_);
+    Batch& b = batch_for(ri, ro);
+    src.sample(step_, opt_.batch, ri, ro, b.h_in.data(), b.h_out.data());
+    Kokkos::deep_copy(space, b.x, b.h_in);
+    Kokkos::deep_copy(space, b.target, b.h_out);
+    optim::zero_grad(space, model_.arena());
+    const auto& P = model_.params();
+    const auto& G = model_.grads();
+    const auto& ep = model_.encode_plan(space, opt_.batch, model_.grid(1, ri, ri), true);
+    const auto& dp = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), m, true);
+    encode_forward(space, b.x, P, cfg, z_, ep);
+    decode_forward(space, z_, P, cfg, b.y, dp, opt_.latent_noise, opt_.seed, rng::stream_of("tok_noise") + std::uint64_t(step_));
+    auto l1v = Kokkos::subview(loss_, std::make_pair(0, 1));
+    auto msev = Kokkos::subview(loss_, std::make_pair(1, 2));
+    auto regv = Kokkos::subview(loss_, std::make_pair(2, 3));
+    nn::l1_loss_forward(space, b.y, b.target, l1v);
+    nn::mse_loss_forward(space, b.y, b.target, msev);
+    nn::l1_loss_backward(space, 1.0, b.y, b.target, b.dy);
+    nn::mse_loss_backward(space, 1.0, b.y, b.target, b.dy2);
+    nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
+    decode_backward(space, b.dy, P, G, cfg, dp, dz_);
+    nn::mse_loss_forward(space, z_, zeros_, regv);
+    nn::mse_loss_backward(space, opt_.latent_l2, z_, zeros_, dzreg_);
+    nn::Impl::add_into(space, dz_, dzreg_, dz_);
+    encode_backward(space, dz_, b.x, P, G, cfg, ep);
+    StepStats st;
+    st.grad_norm = optim::clip_grad_norm_readback(space, model_.arena().grads, opt_.clip);
+    st.lr = sched_(step_);
+    optim::adamw_step(space, model_.arena(), adam_, st.lr);
+    optim::ema_update(space, ema_, model_.arena(), optim::ema_decay(opt_.ema, step_, true));
+    auto hl = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), loss_);
+    st.step = step_;
+    st.in_res = ri;
+    st.out_res = ro;
+    st.levels = m;
+    st.l1 = double(hl(0));
+    st.mse = double(hl(1));
+    st.reg = double(hl(2));
+    ++step_;
+    return st;
+  }
+
+  /// Runs to opt.steps with a progress line every log_every steps and checkpoints every ckpt_every.
+  void run(const ExecSpace& space, TrainSource& src, std::FILE* log = stdout) {
+    using clock = std::chrono::steady_clock;
+    auto t0 = clock::now();
+    std::int64_t s0 = step_;
+    double l1 = 0, mse = 0;
+    int cnt = 0;
+    while (step_ < opt_.steps) {
+      const StepStats st = step(space, src);
+      l1 += st.l1;
+      mse += st.mse;
+      ++cnt;
+      if (step_ % opt_.log_every == 0 || step_ == opt_.steps) {
+        const double el = std::chrono::duration<double>(clock::now() - t0).count();
+        const double sps = double(step_ - s0) / el;
+        const double eta = double(opt_.steps - step_) / (sps > 0 ? sps : 1);
+        std::fprintf(log,
+                     "step %lld/%lld  l1 %.5f  mse %.6f (psnr %.2f)  reg %.4f  |g| %.3f  lr %.2e  %.1f samples/s  "
+                     "ETA %dm%02ds\n",
+                     (long long)step_, (long long)opt_.steps, l1 / cnt, mse / cnt, -10 * std::log10(mse / cnt + 1e-12),
+                     st.reg, st.grad_norm, st.lr, sps * opt_.batch, int(eta) / 60, int(eta) % 60);
+        std::fflush(log);
+        l1 = mse = 0;
+        cnt = 0;
+      }
+      if (opt_.ckpt_every > 0 && (step_ % opt_.ckpt_every == 0 || step_ == opt_.steps)) checkpoint();
+    }
+  }
+
+  std::int64_t current_step() const { return step_; }
+  Tokenizer<ExecSpace, T>& model() { return model_; }
+  const optim::ParamArena<T, M>& ema() const { return ema_; }
+  const TrainOptions& options() const { return opt_; }
+
+ private:
+  struct Batch {
+    View5<T, M> x, target, y, dy, dy2;
+    typename View5<T, M>::HostMirror h_in, h_out;
+  };
+  Batch& batch_for(int ri, int ro) {
+    const auto key = std::make_pair(ri, ro);
+    auto it = batches_.find(key);
+    if (it != batches_.end()) return it->second;
+    const std::size_t B = std::size_t(opt_.batch), C = std::size_t(model_.config().channels);
+    Batch b;
+    b.x = View5<T, M>("dcsldm::tok_x", B, 1, std::size_t(ri), std::size_t(ri), C);
+    b.target = View5<T, M>("dcsldm::tok_target", B, 1, std::size_t(ro), std::size_t(ro), C);
+    b.y = View5<T, M>("dcsldm::tok_y", B, 1, std::size_t(ro), std::size_t(ro), C);
+    b.dy = View5<T, M>("dcsldm::tok_dy", B, 1, std::size_t(ro), std::size_t(ro), C);
+    b.dy2 = View5<T, M>("dcsldm::tok_dy2", B, 1, std::size_t(ro), std::size_t(ro), C);
+    b.h_in = Kokkos::create_mirror_view(b.x);
+    b.h_out = Kokkos::create_mirror_view(b.target);
+    return batches_.emplace(key, std::move(b)).first->second;
+  }
+
+  TrainOptions opt_;
+  Tokenizer<ExecSpace, T> model_;
+  optim::ParamArena<T, M> ema_;
+  optim::AdamW adam_;
+  optim::WarmupCosine sched_;
+  View1<T, M> loss_;
+  View3<T, M> z_, dz_, dzreg_, zeros_;
+  std::map<std::pair<int, int>, Batch> batches_;
+  std::int64_t step_ = 0;
+};
+
+}  // namespace dcsldm::tok

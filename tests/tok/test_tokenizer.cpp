@@ -1,0 +1,276 @@
+// DCS-Tok model: gradients of the whole model by finite differences, level causality, decoding to other
+// resolutions and frame counts, model files, determinism, training and bit-identical resume.
+#include <dcsldm/tok/model.hpp>
+#include <dcsldm/tok/trainer.hpp>
+
+#include "testing.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+using namespace dcsldm;
+using dcsldm::test::fill_uniform;
+using dcsldm::test::to_doubles;
+
+namespace {
+
+using Exec = Kokkos::DefaultExecutionSpace;
+using Mem = Exec::memory_space;
+using TokF = tok::Tokenizer<Exec, float>;
+
+tok::TokenizerConfig tiny_config() {
+  tok::TokenizerConfig c;
+  c.channels = 2;
+  c.k = 2;
+  c.queries = 2;
+  c.pixel_width = 8;
+  c.pixel_heads = 2;
+  c.freqs = 2;
+  c.pos_freqs = 2;
+  c.width = 16;
+  c.heads = 2;
+  c.enc_layers = 1;
+  c.dec_layers = 1;
+  c.mlp_ratio = 2;
+  c.head_hidden = 8;
+  c.level_sizes = {1, 2};
+  c.latent_channels = 3;
+  return c;
+}
+
+template <class T>
+tok::View5<T, Mem> make5(std::size_t b, std::size_t t, std::size_t h, std::size_t w, std::size_t c) {
+  return tok::View5<T, Mem>("x", b, t, h, w, c);
+}
+
+/// L = <y, proj> of decode(encode(x)) with m levels; fills the arena's gradients.
+template <class T>
+double loss_and_grad(tok::Tokenizer<Exec, T>& model, const tok::View5<T, Mem>& x, int m,
+                     const tok::View5<T, Mem>& y, const tok::View5<T, Mem>& proj, bool backward) {
+  Exec space;
+  const auto& cfg = model.config();
+  const std::size_t B = x.extent(0);
+  View3<T, Mem> z("z", B, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+  View3<T, Mem> dz("dz", B, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+  const auto& ep = model.encode_plan(space, int(B), model.grid(int(x.extent(1)), int(x.extent(2)), int(x.extent(3))), true);
+  const auto& dp =
+      model.decode_plan(space, int(B), model.grid(int(y.extent(1)), int(y.extent(2)), int(y.extent(3))), m, true);
+  tok::encode_forward(space, x, model.params(), cfg, z, ep);
+  tok::decode_forward(space, z, model.params(), cfg, y, dp);
+  if (backward) {
+    optim::zero_grad(space, model.arena());
+    tok::decode_backward(space, proj, model.params(), model.grads(), cfg, dp, dz);
+    tok::encode_backward(space, dz, x, model.params(), model.grads(), cfg, ep);
+  }
+  space.fence();
+  return test::dot(y, proj);
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer: whole-model gradients match finite differences", "[tok][gradient]") {
+  const auto cfg = tiny_config();
+  for (int m : {1, 2}) {
+    tok::Tokenizer<Exec, double> model(cfg, optim::ArenaState::ParamsAndOptimizer);
+    model.init(Exec(), 7);
+    // Non-trivial biases and norms so every path is exercised.
+    fill_uniform(model.arena().params, 3, -0.3, 0.3);
+    auto x = make5<double>(2, 1, 5, 7, 2);   // 5x7 pixels on a 2x3 patch grid: non-integer patch sizes
+    auto y = make5<double>(2, 1, 6, 9, 2);   // decoded at another resolution
+    auto proj = make5<double>(2, 1, 6, 9, 2);
+    fill_uniform(x, 11, 0, 1);
+    fill_uniform(proj, 12);
+    loss_and_grad(model, x, m, y, proj, true);
+    const auto grads = model.arena().grads;
+    View1<double, Mem> gcopy("g", grads.extent(0));
+    Kokkos::deep_copy(gcopy, grads);
+    for (const auto& s : model.arena().layout.slots()) {
+      // levels > m must get no gradient through the decoder
+      auto p = model.arena().flat(s, model.arena().params);
+      auto g = model.arena().flat(s, gcopy);
+      test::check_gradient(s.name.c_str(), Exec(), p, g,
+                           [&] { return loss_and_grad(model, x, m, y, proj, false); }, 1e-6, 2e-6, 6);
+    }
+  }
+}
+
+TEST_CASE("tokenizer: levels are causal in the encoder and the decoder", "[tok]") {
+  const auto cfg = tiny_config();
+  tok::Tokenizer<Exec, double> model(cfg);
+  model.init(Exec(), 5);
+  auto x = make5<double>(1, 1, 8, 8, 2);
+  fill_uniform(x, 1, 0, 1);
+  const std::size_t N = std::size_t(cfg.latent_tokens()), c = std::size_t(cfg.latent_channels);
+  View3<double, Mem> z1("z1", 1, N, c), z2("z2", 1, N, c);
+  model.encode(Exec(), x, z1);
+  // Perturb the learned latent token of level 2: level-1 latents must not move (bit for bit).
+  const auto lat = model.params().enc_latent;
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), lat);
+  h(2, 0) += 0.5;
+  Kokkos::deep_copy(lat, h);
+  model.encode(Exec(), x, z2);
+  const auto a = to_doubles(z1), b = to_doubles(z2);
+  bool later_changed = false;
+  for (std::size_t i = 0; i < N * c; ++i) {
+    if (i / c < std::size_t(cfg.level_sizes[0])) REQUIRE(a[i] == b[i]);
+    else later_changed |= a[i] != b[i];
+  }
+  REQUIRE(later_changed);  // the perturbation is real
+  // Decoding with m = 1 ignores levels > 1.
+  auto y1 = make5<double>(1, 1, 12, 12, 2), y2 = make5<double>(1, 1, 12, 12, 2);
+  model.decode(Exec(), z1, 1, y1);
+  model.decode(Exec(), z2, 1, y2);
+  REQUIRE(to_doubles(y1) == to_doubles(y2));
+  model.decode(Exec(), z1, 2, y1);
+  model.decode(Exec(), z2, 2, y2);
+  REQUIRE(to_doubles(y1) != to_doubles(y2));
+}
+
+TEST_CASE("tokenizer: one latent decodes to any size, aspect and frame count", "[tok]") {
+  auto cfg = tiny_config();
+  cfg.kt = 2;  // 2 temporal patches per second
+  tok::Tokenizer<Exec, float> model(cfg);
+  model.init(Exec(), 9);
+  auto x = make5<float>(2, 4, 8, 8, 2);  // 4 frames at 4 fps -> 2 temporal patches
+  fill_uniform(x, 2, 0, 1);
+  View3<float, Mem> z("z", 2, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+  model.encode(Exec(), x, z, 4.0);
+  struct Out { int t, h, w; double fps; };
+  for (const Out o : {Out{1, 2, 2, 0}, Out{1, 16, 16, 0}, Out{1, 9, 23, 0}, Out{2, 8, 8, 2.0}, Out{6, 5, 7, 6.0}}) {
+    auto y = make5<float>(2, std::size_t(o.t), std::size_t(o.h), std::size_t(o.w), 2);
+    model.decode(Exec(), z, 2, y, o.fps);
+    for (double v : to_doubles(y)) REQUIRE(std::isfinite(v));
+  }
+  // Bad requests are refused with the offending value.
+  auto bad = make5<float>(2, 1, 1, 1, 2);  // fewer pixels than patches
+  REQUIRE_THROWS_WITH(model.decode(Exec(), z, 2, bad), Catch::Contains("1"));
+  auto y = make5<float>(2, 1, 8, 8, 2);
+  REQUIRE_THROWS_WITH(model.decode(Exec(), z, 3, y), Catch::Contains("levels = 3"));
+  auto wrongc = make5<float>(2, 1, 8, 8, 3);
+  REQUIRE_THROWS_WITH(model.encode(Exec(), wrongc, z), Catch::Contains("x is (2, 1, 8, 8, 3)"));
+}
+
+TEST_CASE("tokenizer: model files round-trip and corrupt files are refused", "[tok][io]") {
+  const auto cfg = tiny_config();
+  tok::Tokenizer<Exec, float> model(cfg);
+  model.init(Exec(), 21);
+  const std::string path = (std::filesystem::temp_directory_path() / "dcsldm_tok_roundtrip.safetensors").string();
+  model.save(path);
+  auto loaded = tok::Tokenizer<Exec, float>::load(path);
+  REQUIRE(loaded.config().to_metadata() == cfg.to_metadata());
+  auto x = make5<float>(1, 1, 10, 10, 2);
+  fill_uniform(x, 3, 0, 1);
+  View3<float, Mem> z1("z1", 1, 3, 3), z2("z2", 1, 3, 3);
+  model.encode(Exec(), x, z1);
+  loaded.encode(Exec(), x, z2);
+  REQUIRE(to_doubles(z1) == to_doubles(z2));
+  // Truncate: refused, naming the file.
+  const auto size = std::filesystem::file_size(path);
+  std::filesystem::resize_file(path, size - 10);
+  REQUIRE_THROWS_WITH(TokF::load(path), Catch::Contains(path));
+  std::filesystem::remove(path);
+  REQUIRE_THROWS_WITH(TokF::load(path), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("tokenizer: same seed, same results; Serial agrees with the default space", "[tok][determinism]") {
+  const auto cfg = tiny_config();
+  auto run = [&](auto space_tag) {
+    using E = decltype(space_tag);
+    using MM = typename E::memory_space;
+    tok::Tokenizer<E, float> model(cfg);
+    model.init(E(), 33);
+    tok::View5<float, MM> x("x", 3, 1, 11, 13, 2), y("y", 3, 1, 17, 19, 2);
+    fill_uniform(x, 4, 0, 1);
+    View3<float, MM> z("z", 3, 3, 3);
+    model.encode(E(), x, z);
+    model.decode(E(), z, 2, y);
+    return to_doubles(y);
+  };
+  const auto a = run(Exec()), b = run(Exec());
+  REQUIRE(a == b);
+#if defined(KOKKOS_ENABLE_SERIAL)
+  const auto s = run(Kokkos::Serial());
+  REQUIRE(test::rel_error(a, s) < 1e-5);
+#endif
+}
+
+namespace {
+/// Smooth synthetic images: a few Gaussian blobs, rendered exactly at any resolution.
+class BlobSource : public tok::TrainSource {
+ public:
+  int channels() const override { return 2; }
+  std::string describe() const override { return "blobs"; }
+  void sample(std::int64_t step, int batch, int ri, int ro, float* in, float* out) override {
+    for (int b = 0; b < batch; ++b) {
+      std::mt19937_64 g(std::uint64_t(step) * 1000 + std::uint64_t(b));
+      std::uniform_real_distribution<double> u(0.2, 0.8);
+      const double cx = u(g), cy = u(g), s = 0.1 + 0.2 * u(g);
+      for (int pass = 0; pass < 2; ++pass) {
+        const int r = pass ? ro : ri;
+        float* dst = (pass ? out : in) + std::size_t(b) * r * r * 2;
+        for (int i = 0; i < r; ++i)
+          for (int j = 0; j < r; ++j) {
+            const double y = (i + 0.5) / r, x = (j + 0.5) / r;
+            const double v = std::exp(-((x - cx) * (x - cx) + (y - cy) * (y - cy)) / (2 * s * s));
+            dst[(i * r + j) * 2] = float(v);
+            dst[(i * r + j) * 2 + 1] = float(1 - v);
+          }
+      }
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[tok][train]") {
+  const auto cfg = tiny_config();
+  tok::TrainOptions o;
+  o.batch = 4;
+  o.steps = 40;
+  o.lr = 3e-3;
+  o.min_lr = 3e-4;
+  o.warmup = 5;
+  o.in_res = {6, 9};
+  o.out_res = {6, 9, 12};
+  o.log_every = 1000;
+  o.ckpt_every = 0;
+  BlobSource src;
+  Exec space;
+  {
+    tok::TokenizerTrainer<Exec, float> tr(cfg, o);
+    tr.init(space);
+    double first = 0, last = 0;
+    for (int s = 0; s < 40; ++s) {
+      const auto st = tr.step(space, src);
+      if (s < 5) first += st.mse;
+      if (s >= 35) last += st.mse;
+    }
+    REQUIRE(last < 0.5 * first);
+  }
+  // Resume: 6 steps straight vs 3 steps, checkpoint, new trainer, 3 more steps.
+  const std::string ck = (std::filesystem::temp_directory_path() / "dcsldm_tok_resume.safetensors").string();
+  o.steps = 6;
+  o.ckpt_path = ck;
+  tok::TokenizerTrainer<Exec, float> a(cfg, o);
+  a.init(space);
+  for (int s = 0; s < 6; ++s) a.step(space, src);
+  tok::TokenizerTrainer<Exec, float> b(cfg, o);
+  b.init(space);
+  for (int s = 0; s < 3; ++s) b.step(space, src);
+  b.checkpoint();
+  tok::TokenizerTrainer<Exec, float> c(cfg, o);
+  REQUIRE(c.resume(space));
+  REQUIRE(c.current_step() == 3);
+  for (int s = 0; s < 3; ++s) c.step(space, src);
+  REQUIRE(to_doubles(a.model().arena().params) == to_doubles(c.model().arena().params));
+  REQUIRE(to_doubles(a.ema().params) == to_doubles(c.ema().params));
+  // A checkpoint whose EMA file is from another step is refused.
+  c.checkpoint();  // step 6
+  std::filesystem::copy_file(ck, ck + ".bak", std::filesystem::copy_options::overwrite_existing);
+  b.checkpoint();  // step 3 over both files
+  std::filesystem::copy_file(ck + ".bak", ck, std::filesystem::copy_options::overwrite_existing);  // main at 6
+  tok::TokenizerTrainer<Exec, float> d(cfg, o);
+  REQUIRE_THROWS_WITH(d.resume(space), Catch::Contains("step"));
+  for (const auto& f : {ck, ck + ".ema", ck + ".bak"}) std::filesystem::remove(f);
+}
