@@ -64,5 +64,6 @@ benchmark::internal::Benchmark* add(const std::string& name, Fn&& fn) {
 void register_gemm();
 void register_attention();
 void register_layer_norm_gelu();
+void register_tokenizer();
 
 }  // namespace dcsldm::bench

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
       dcsldm::bench::register_gemm();
       dcsldm::bench::register_attention();
       dcsldm::bench::register_layer_norm_gelu();
+      dcsldm::bench::register_tokenizer();
       benchmark::RunSpecifiedBenchmarks();
       benchmark::Shutdown();
     }

@@ -53,6 +53,13 @@ cmake -S "$root" -B /tmp/dcsldm-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DKokko
   > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 ninja -C /tmp/dcsldm-cuda -j "$jobs" -k 0 > "$out/build.log" 2>&1
 build_rc=$?
+# A __host__ function called from device code only warns in nvcc (#20011/#20014) and runs garbage on the
+# GPU (PatchGrid::num_patches did): treat it as a build failure.
+if grep -q "warning #2001[14]-D" "$out/build.log"; then
+  grep -m 10 "warning #2001[14]-D" "$out/build.log"
+  echo "host function called from device code (see above)"
+  build_rc=1
+fi
 [ $build_rc = 0 ] || grep -m 30 -A6 "error" "$out/build.log"
 
 stage "run tests on the GPU"

@@ -7,6 +7,9 @@
 // both with a message naming the problem.
 #include "args.hpp"
 
+#include <xtensor/xmath.hpp>
+
+#include <dcsldm/baseline/vit_autoencoder.hpp>
 #include <dcsldm/eval/tokenizer_eval.hpp>
 #include <dcsldm/tok/model.hpp>
 #include <dcsldm/tok/train_sources.hpp>
@@ -100,6 +103,7 @@ Preset preset(const std::string& name) {
     p.opt.in_res = {16, 24, 32, 48};
     p.opt.out_res = {16, 32, 48, 64};
     p.opt.batch = 16;
+    p.opt.l1_weight = 0.1;  // glyphs are sparse: L1's per-pixel median is the blank canvas (docs/tokenizer.md)
     p.data = "glyphs";
   } else {
     throw cli::UsageError("unknown preset '" + name + "' (expected fmnist or glyphs)");
@@ -128,6 +132,12 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"latent-channels", "c", "channels per latent token", "the preset's"},
                {"k", "K", "patches along the shorter side", "the preset's"},
                {"queries", "n", "tokens per patch", "the preset's"},
+               {"pixel-width", "E", "width of the pixel tokens and pixel attentions", "64"},
+               {"head-hidden", "H", "hidden width of the per-pixel output MLP", "64"},
+               {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05"},
+               {"latent-l2", "X", "weight of mean(z^2)", "1e-3"},
+               {"full-levels", "P", "probability of decoding all levels (else m ~ U{1..L})", "0.5"},
+               {"l1-weight", "X", "weight of the L1 loss term", "the preset's"},
                {"seed", "S", "random seed", "1"},
                {"log-every", "N", "steps between progress lines", "50"},
                {"ckpt-every", "N", "steps between checkpoints", "500"},
@@ -147,12 +157,18 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.log_every = a.integer("log-every", 50, 1, 100000000);
   p.opt.ckpt_every = a.integer("ckpt-every", 500, 0, 100000000);
   p.opt.ckpt_path = out + ".ckpt";
+  p.opt.latent_noise = a.real("latent-noise", p.opt.latent_noise, 0, 10);
+  p.opt.latent_l2 = a.real("latent-l2", p.opt.latent_l2, 0, 10);
+  p.opt.full_levels_prob = a.real("full-levels", p.opt.full_levels_prob, 0, 1);
+  p.opt.l1_weight = a.real("l1-weight", p.opt.l1_weight, 0, 100);
   p.cfg.width = int(a.integer("width", p.cfg.width, 8, 4096));
   p.cfg.enc_layers = p.cfg.dec_layers = int(a.integer("layers", p.cfg.enc_layers, 1, 64));
   p.cfg.level_sizes = a.int_list("levels", p.cfg.level_sizes, 1, 4096);
   p.cfg.latent_channels = int(a.integer("latent-channels", p.cfg.latent_channels, 1, 4096));
   p.cfg.k = int(a.integer("k", p.cfg.k, 1, 4096));
   p.cfg.queries = int(a.integer("queries", p.cfg.queries, 1, 64));
+  p.cfg.pixel_width = int(a.integer("pixel-width", p.cfg.pixel_width, 4, 4096));
+  p.cfg.head_hidden = int(a.integer("head-hidden", p.cfg.head_hidden, 1, 4096));
   const std::string data = a.str("data", p.data);
   std::unique_ptr<tok::TrainSource> src;
   if (data == "fmnist") {
@@ -191,6 +207,101 @@ int cmd_train_tokenizer(int argc, char** argv) {
   return 0;
 }
 
+// --------------------------------------------------------------------------- train-baseline-ae
+/// The conventional fixed-patch ViT autoencoder, trained with the DCS-Tok recipe at one scale.
+int cmd_train_baseline_ae(int argc, char** argv) {
+  cli::Args a("train-baseline-ae",
+              "Train the conventional baseline: a fixed-patch ViT autoencoder with a 1D latent (same blocks,\n"
+              "optimizer, schedule, EMA, latent noise and L1+MSE loss as train-tokenizer), on Fashion-MNIST at 28 px.",
+              {{"out", "FILE", "model file to write", ""},
+               {"steps", "N", "training steps", "3500"},
+               {"batch", "N", "batch size", "32"},
+               {"lr", "X", "peak learning rate", "8e-4"},
+               {"warmup", "N", "warm-up steps", "300"},
+               {"patch", "P", "patch size in pixels", "4"},
+               {"width", "D", "transformer width", "128"},
+               {"layers", "N", "encoder and decoder blocks each", "3"},
+               {"latent-tokens", "N", "latent tokens", "32"},
+               {"latent-channels", "c", "channels per latent token", "8"},
+               {"seed", "S", "random seed", "1"},
+               {"log-every", "N", "steps between progress lines", "50"}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string out = a.required("out");
+  dcsldm::baseline::VitAeConfig c;
+  c.patch = int(a.integer("patch", 4, 1, 28));
+  c.width = int(a.integer("width", 128, 8, 4096));
+  c.layers = int(a.integer("layers", 3, 1, 64));
+  c.latent_tokens = int(a.integer("latent-tokens", 32, 1, 4096));
+  c.latent_channels = int(a.integer("latent-channels", 8, 1, 4096));
+  if (28 % c.patch) throw cli::UsageError("--patch " + std::to_string(c.patch) + " does not divide 28");
+  tok::TrainOptions o;
+  o.batch = int(a.integer("batch", 32, 1, 4096));
+  o.steps = a.integer("steps", 3500, 1, 100000000);
+  o.lr = a.real("lr", o.lr, 1e-7, 1.0);
+  o.min_lr = 0.1 * o.lr;
+  o.warmup = a.integer("warmup", o.warmup, 0, 100000000);
+  o.seed = std::uint64_t(a.integer("seed", 1, 0, (1ll << 62)));
+  o.log_every = a.integer("log-every", 50, 1, 100000000);
+  auto src = tok::fashion_mnist_source(o.seed);
+  Exec space;
+  dcsldm::baseline::VitAutoencoder<Exec, float> m(c, o.batch, dcsldm::optim::ArenaState::ParamsAndOptimizer);
+  m.init(space, o.seed);
+  dcsldm::optim::ParamArena<float, Mem> ema(m.arena().layout, dcsldm::optim::ArenaState::Params);
+  Kokkos::deep_copy(ema.params, m.arena().params);
+  dcsldm::optim::AdamW adam;
+  adam.weight_decay = o.weight_decay;
+  const dcsldm::optim::WarmupCosine sched{o.lr, o.min_lr, o.warmup, o.steps};
+  const std::size_t B = std::size_t(o.batch), n = B * 28 * 28;
+  dcsldm::View1<float, Mem> x("x", n), y("y", n), t("t", n), dy("dy", n), dy2("dy2", n), loss("loss", 3);
+  dcsldm::View3<float, Mem> z("z", B, std::size_t(c.latent_tokens), std::size_t(c.latent_channels));
+  dcsldm::View3<float, Mem> dz("dz", B, std::size_t(c.latent_tokens), std::size_t(c.latent_channels));
+  dcsldm::View3<float, Mem> zeros("zeros", B, std::size_t(c.latent_tokens), std::size_t(c.latent_channels));
+  auto hx = Kokkos::create_mirror_view(x);
+  auto ht = Kokkos::create_mirror_view(t);
+  std::printf("train-baseline-ae: %s, %zu parameters, latent %d x %d, batch %d, %lld steps, backend %s\n", out.c_str(),
+              m.num_params(), c.latent_tokens, c.latent_channels, o.batch, (long long)o.steps, backend_name().c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  double l1 = 0, mse = 0;
+  int cnt = 0;
+  for (std::int64_t s = 0; s < o.steps; ++s) {
+    src->sample(s, o.batch, 28, 28, hx.data(), ht.data());
+    Kokkos::deep_copy(space, x, hx);
+    Kokkos::deep_copy(space, t, ht);
+    dcsldm::optim::zero_grad(space, m.arena());
+    m.forward(space, x.data(), z, y.data(), o.latent_noise, o.seed, dcsldm::rng::stream_of("tok_noise") + std::uint64_t(s));
+    dcsldm::nn::l1_loss_forward(space, y, t, Kokkos::subview(loss, std::make_pair(0, 1)));
+    dcsldm::nn::mse_loss_forward(space, y, t, Kokkos::subview(loss, std::make_pair(1, 2)));
+    dcsldm::nn::l1_loss_backward(space, 1.0, y, t, dy);
+    dcsldm::nn::mse_loss_backward(space, 1.0, y, t, dy2);
+    dcsldm::nn::Impl::add_into(space, dy, dy2, dy);
+    dcsldm::nn::mse_loss_backward(space, o.latent_l2, z, zeros, dz);
+    m.backward(space, dy.data(), dz);
+    const double gn = dcsldm::optim::clip_grad_norm_readback(space, m.arena().grads, o.clip);
+    dcsldm::optim::adamw_step(space, m.arena(), adam, sched(s));
+    dcsldm::optim::ema_update(space, ema, m.arena(), dcsldm::optim::ema_decay(o.ema, s, true));
+    auto hl = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), loss);
+    l1 += hl(0);
+    mse += hl(1);
+    ++cnt;
+    if ((s + 1) % o.log_every == 0 || s + 1 == o.steps) {
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double sps = double(s + 1) / el, eta = double(o.steps - s - 1) / sps;
+      std::printf("step %lld/%lld  l1 %.5f  mse %.6f (psnr %.2f)  |g| %.3f  %.1f samples/s  ETA %dm%02ds\n",
+                  (long long)(s + 1), (long long)o.steps, l1 / cnt, mse / cnt, -10 * std::log10(mse / cnt + 1e-12), gn,
+                  sps * o.batch, int(eta) / 60, int(eta) % 60);
+      std::fflush(stdout);
+      l1 = mse = 0;
+      cnt = 0;
+    }
+  }
+  std::ostringstream cmd;
+  for (int i = 0; i < argc; ++i) cmd << (i ? " " : "") << argv[i];
+  m.save(out, ema.params, {{"train.command", cmd.str()}, {"train.step", std::to_string(o.steps)}});
+  std::printf("wrote %s (EMA weights)\n", out.c_str());
+  return 0;
+}
+
 // ------------------------------------------------------------------------------- eval-tokenizer
 int cmd_eval_tokenizer(int argc, char** argv) {
   cli::Args a("eval-tokenizer",
@@ -206,7 +317,9 @@ int cmd_eval_tokenizer(int argc, char** argv) {
                {"batch", "B", "samples per model call", "64"},
                {"seed", "S", "sample selection seed (fonts)", "0"},
                {"json", "FILE", "write the results as JSON", ""},
-               {"target-psnr", "DB", "also choose levels per sample for this PSNR at the first out-res", ""}});
+               {"target-psnr", "DB", "also choose levels per sample for this PSNR at the first out-res", ""},
+               {"grid", "FILE", "PNG of the first 8 samples at the last out-res: input (area-upscaled), ground\n"
+                                "                              truth, bicubic, then one row per level", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
   const std::string model_path = a.required("model");
@@ -217,41 +330,78 @@ int cmd_eval_tokenizer(int argc, char** argv) {
   const std::size_t n = std::size_t(a.integer("n", 1000, 0, 10000000));
   const std::size_t batch = std::size_t(a.integer("batch", 64, 1, 4096));
   const std::uint64_t seed = std::uint64_t(a.integer("seed", 0, 0, (1ll << 62)));
-  Tok model = Tok::load(model_path);
-  const auto& cfg = model.config();
+  const dcsldm::io::SafeTensors header = dcsldm::io::SafeTensors::read(model_path);
+  const auto kind_it = header.metadata().find("dcsldm.kind");
+  const std::string kind = kind_it == header.metadata().end() ? "" : kind_it->second;
+  Exec space;
+  eval::ReconstructFn fn;
+  int num_levels = 1, channels = 1, min_res = 1;
+  std::unique_ptr<Tok> model;
+  std::map<std::size_t, dcsldm::View3<float, Mem>> zs;
+  std::map<std::size_t, std::unique_ptr<dcsldm::baseline::VitAutoencoder<Exec, float>>> aes;
+  if (kind == "vit_autoencoder") {
+    // The fixed-patch baseline: one resolution, all of its latent at once (reported as levels = 1).
+    const auto ac = dcsldm::baseline::VitAeConfig::from_metadata(header.metadata(), model_path);
+    channels = ac.channels;
+    if (in_res != ac.res) throw cli::UsageError("--in-res " + std::to_string(in_res) + ": the fixed-patch model reads " + std::to_string(ac.res) + " px only");
+    for (int r : out_res)
+      if (r != ac.res) throw cli::UsageError("--out-res " + std::to_string(r) + ": the fixed-patch model decodes " + std::to_string(ac.res) + " px only");
+    fn = [&, ac](const dcsldm::image::ImageBatch& in, int, int ro) {
+      const std::size_t B = in.shape()[0], n = in.size();
+      auto& m = aes[B];
+      if (!m) m = std::make_unique<dcsldm::baseline::VitAutoencoder<Exec, float>>(
+                  dcsldm::baseline::VitAutoencoder<Exec, float>::load(model_path, int(B)));
+      dcsldm::View1<float, Mem> x("x", n), y("y", n);
+      dcsldm::View3<float, Mem> z("z", B, std::size_t(ac.latent_tokens), std::size_t(ac.latent_channels));
+      auto hx = Kokkos::create_mirror_view(x);
+      std::copy(in.data(), in.data() + n, hx.data());
+      Kokkos::deep_copy(x, hx);
+      m->forward(space, x.data(), z, y.data());
+      auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+      dcsldm::image::ImageBatch out(std::array<std::size_t, 4>{B, std::size_t(ro), std::size_t(ro), in.shape()[3]});
+      std::copy(hy.data(), hy.data() + n, out.data());
+      return out;
+    };
+  } else {
+    model = std::make_unique<Tok>(Tok::load(model_path));
+    const auto& cfg = model->config();
+    num_levels = cfg.levels();
+    channels = cfg.channels;
+    min_res = cfg.k;
+    // The model behind the harness: encode, decode at the requested size with m levels.
+    fn = [&](const dcsldm::image::ImageBatch& in, int m, int ro) {
+      const auto& cfg = model->config();
+      const std::size_t B = in.shape()[0], r = in.shape()[1], C = in.shape()[3];
+      tok::View5<float, Mem> x("x", B, 1, r, in.shape()[2], C), y("y", B, 1, std::size_t(ro), std::size_t(ro), C);
+      auto hx = Kokkos::create_mirror_view(x);
+      std::copy(in.data(), in.data() + in.size(), hx.data());
+      Kokkos::deep_copy(x, hx);
+      auto& z = zs[B];
+      if (z.extent(0) != B)
+        z = dcsldm::View3<float, Mem>("z", B, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+      model->encode(space, x, z);
+      model->decode(space, z, m, y);
+      auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+      dcsldm::image::ImageBatch out(std::array<std::size_t, 4>{B, std::size_t(ro), std::size_t(ro), C});
+      std::copy(hy.data(), hy.data() + out.size(), out.data());
+      return out;
+    };
+  }
   std::vector<int> levels;
-  for (int m = 1; m <= cfg.levels(); ++m) levels.push_back(m);
+  for (int m = 1; m <= num_levels; ++m) levels.push_back(m);
   levels = a.int_list("levels", levels, 1, 1000000);
   for (int m : levels)
-    if (m > cfg.levels())
-      throw cli::UsageError("--levels " + std::to_string(m) + ": the model has " + std::to_string(cfg.levels()) + " levels");
+    if (m > num_levels)
+      throw cli::UsageError("--levels " + std::to_string(m) + ": the model has " + std::to_string(num_levels) + " levels");
   for (int r : out_res)
-    if (r < cfg.k) throw cli::UsageError("--out-res " + std::to_string(r) + " is below the model's k = " + std::to_string(cfg.k));
-  if (in_res < cfg.k) throw cli::UsageError("--in-res " + std::to_string(in_res) + " is below the model's k = " + std::to_string(cfg.k));
+    if (r < min_res) throw cli::UsageError("--out-res " + std::to_string(r) + " is below the model's k = " + std::to_string(min_res));
+  if (in_res < min_res) throw cli::UsageError("--in-res " + std::to_string(in_res) + " is below the model's k = " + std::to_string(min_res));
   eval::SourceOptions so;
-  so.channels = cfg.channels;
+  so.channels = channels;
   const eval::EvalSource src = eval::make_source(spec, n, seed, so);
-  if (src.channels() != cfg.channels)
+  if (src.channels() != channels)
     throw std::runtime_error("data '" + spec + "' has " + std::to_string(src.channels()) + " channels, the model " +
-                             std::to_string(cfg.channels));
-  Exec space;
-  // The model behind the harness: encode once per batch, decode at each requested size.
-  std::map<std::size_t, dcsldm::View3<float, Mem>> zs;
-  const eval::ReconstructFn fn = [&](const dcsldm::image::ImageBatch& in, int m, int ro) {
-    const std::size_t B = in.shape()[0], r = in.shape()[1], C = in.shape()[3];
-    tok::View5<float, Mem> x("x", B, 1, r, in.shape()[2], C), y("y", B, 1, std::size_t(ro), std::size_t(ro), C);
-    auto hx = Kokkos::create_mirror_view(x);
-    std::copy(in.data(), in.data() + in.size(), hx.data());
-    Kokkos::deep_copy(x, hx);
-    auto& z = zs[B];
-    if (z.extent(0) != B) z = dcsldm::View3<float, Mem>("z", B, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
-    model.encode(space, x, z);
-    model.decode(space, z, m, y);
-    auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
-    dcsldm::image::ImageBatch out(std::array<std::size_t, 4>{B, std::size_t(ro), std::size_t(ro), C});
-    std::copy(hy.data(), hy.data() + out.size(), out.data());
-    return out;
-  };
+                             std::to_string(channels));
   const auto t0 = std::chrono::steady_clock::now();
   Progress prog{"eval-tokenizer"};
   const auto records = eval::evaluate_tokenizer(src, fn, in_res, out_res, levels, batch, std::ref(prog));
@@ -265,7 +415,7 @@ int cmd_eval_tokenizer(int argc, char** argv) {
     const double target = a.real("target-psnr", 0, 0, 100);
     Progress p2{"choose-levels"};
     alloc = std::make_unique<eval::Allocation>(
-        eval::allocate_levels(src, fn, in_res, out_res[0], cfg.levels(), target, batch, std::ref(p2)));
+        eval::allocate_levels(src, fn, in_res, out_res[0], num_levels, target, batch, std::ref(p2)));
     std::printf("content-adaptive allocation, target %.2f dB at %d px: mean levels %.3f (unmet %zu of %zu)\n", target,
                 out_res[0], alloc->mean_levels, alloc->unmet, alloc->samples.size());
     std::printf("  histogram:");
@@ -273,6 +423,25 @@ int cmd_eval_tokenizer(int argc, char** argv) {
     std::printf("\n");
     for (const auto& g : alloc->groups)
       std::printf("  %-14s n=%-5zu mean levels %.3f  mean psnr %.2f\n", g.group.c_str(), g.n, g.mean_levels, g.mean_psnr);
+  }
+  if (a.has("grid")) {
+    namespace im = dcsldm::image;
+    const int ro = out_res.back();
+    const std::size_t k = std::min<std::size_t>(8, src.size());
+    const im::ImageBatch in = src.inputs(0, k, in_res), gt = src.ground_truths(0, k, ro);
+    std::vector<im::Image> cells;
+    for (std::size_t i = 0; i < k; ++i) cells.push_back(im::resize(im::batch_item(in, i), std::size_t(ro), std::size_t(ro), im::ResizeFilter::Area));
+    for (std::size_t i = 0; i < k; ++i) cells.push_back(im::batch_item(gt, i));
+    for (std::size_t i = 0; i < k; ++i) cells.push_back(im::resize(im::batch_item(in, i), std::size_t(ro), std::size_t(ro), im::ResizeFilter::Bicubic));
+    for (int m : levels) {
+      const im::ImageBatch rec = fn(in, m, ro);
+      for (std::size_t i = 0; i < k; ++i) cells.push_back(im::batch_item(rec, i));
+    }
+    for (auto& c : cells) c = xt::clip(c, 0.0f, 1.0f);
+    im::write_png_grid(a.str("grid"), im::stack_images(cells), k);
+    std::printf("wrote %s (rows: input %d px, ground truth %d px, bicubic, then levels", a.str("grid").c_str(), in_res, ro);
+    for (int m : levels) std::printf(" %d", m);
+    std::printf(")\n");
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("evaluated %zu samples in %.1f s (%s)\n", src.size(), secs, backend_name().c_str());
@@ -293,7 +462,8 @@ const char* kUsage =
     "commands:\n"
     "  info              model configuration, parameter count, backend and threads\n"
     "  train-tokenizer   train a DCS-Tok tokenizer (asymmetric scale alignment, checkpoints, resume)\n"
-    "  eval-tokenizer    reconstruction PSNR/SSIM vs exact ground truth and bicubic; level allocation\n";
+    "  eval-tokenizer    reconstruction PSNR/SSIM vs exact ground truth and bicubic; level allocation\n"
+    "  train-baseline-ae train the conventional fixed-patch ViT autoencoder (the comparison baseline)\n";
 
 }  // namespace
 
@@ -311,6 +481,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") rc = cmd_info(argc, argv);
     else if (cmd == "train-tokenizer") rc = cmd_train_tokenizer(argc, argv);
     else if (cmd == "eval-tokenizer") rc = cmd_eval_tokenizer(argc, argv);
+    else if (cmd == "train-baseline-ae") rc = cmd_train_baseline_ae(argc, argv);
     else {
       std::fprintf(stderr, "dcsldm: unknown command '%s'\n%s", cmd.c_str(), kUsage);
       rc = 2;

@@ -25,12 +25,12 @@ namespace dcsldm::tok {
 struct PatchGrid {
   int t = 1, h = 0, w = 0;     ///< frames, rows, cols (pixels)
   int gt = 1, gh = 0, gw = 0;  ///< patches per axis
-  int num_pixels() const { return t * h * w; }
-  int num_patches() const { return gt * gh * gw; }
+  KOKKOS_INLINE_FUNCTION int num_pixels() const { return t * h * w; }
+  KOKKOS_INLINE_FUNCTION int num_patches() const { return gt * gh * gw; }
   /// Patch size in pixels per axis, n / g (may be non-integer).
-  double pt() const { return double(t) / double(gt); }
-  double ph() const { return double(h) / double(gh); }
-  double pw() const { return double(w) / double(gw); }
+  KOKKOS_INLINE_FUNCTION double pt() const { return double(t) / double(gt); }
+  KOKKOS_INLINE_FUNCTION double ph() const { return double(h) / double(gh); }
+  KOKKOS_INLINE_FUNCTION double pw() const { return double(w) / double(gw); }
 };
 
 namespace Impl {

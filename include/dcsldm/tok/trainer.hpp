@@ -3,7 +3,7 @@
 // Each step: a batch of samples, an input scale and a target scale (drawn independently from the
 // configured lists, so input and target usually differ), a number of levels m (level dropout); the input
 // is encoded, the latent (plus light Gaussian noise) decoded at the TARGET scale with m levels, and the
-// loss  l1 + mse + latent_l2 * mean(z^2)  is taken against the target (DESIGN.md §2). AdamW with warm-up +
+// loss  l1_weight * l1 + mse_weight * mse + latent_l2 * mean(z^2)  is taken against the target (DESIGN.md §2). AdamW with warm-up +
 // cosine, global-norm clipping, an EMA of the weights, periodic atomic checkpoints and bit-identical resume:
 // every random choice of step s is a function of (seed, s) only, and a checkpoint holds parameters, AdamW
 // moments, the step and the EMA.
@@ -57,6 +57,8 @@ struct TrainOptions {
   double latent_noise = 0.05;   ///< std of the Gaussian noise added to the latent before decoding
   double latent_l2 = 1e-3;      ///< weight of mean(z^2)
   double full_levels_prob = 0.5;  ///< probability of decoding all L levels; otherwise m ~ U{1..L}
+  double l1_weight = 1.0;         ///< weight of the L1 term (sparse data such as glyphs: small, see docs)
+  double mse_weight = 1.0;        ///< weight of the MSE term
   std::vector<int> in_res{28}, out_res{28};
   std::uint64_t seed = 1;
   std::int64_t log_every = 50;
@@ -174,8 +176,8 @@ class TokenizerTrainer {
     auto regv = Kokkos::subview(loss_, std::make_pair(2, 3));
     nn::l1_loss_forward(space, b.y, b.target, l1v);
     nn::mse_loss_forward(space, b.y, b.target, msev);
-    nn::l1_loss_backward(space, 1.0, b.y, b.target, b.dy);
-    nn::mse_loss_backward(space, 1.0, b.y, b.target, b.dy2);
+    nn::l1_loss_backward(space, opt_.l1_weight, b.y, b.target, b.dy);
+    nn::mse_loss_backward(space, opt_.mse_weight, b.y, b.target, b.dy2);
     nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
     decode_backward(space, b.dy, P, G, cfg, dp, dz_);
     nn::mse_loss_forward(space, z_, zeros_, regv);

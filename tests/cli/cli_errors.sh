@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# tests/cli/cli_errors.sh <dcsldm> <tmpdir>: every bad-argument case of the dcsldm tool exits non-zero with a
+# message that names the problem. Each case: expected exit status, a fixed string the message must contain,
+# then the arguments.
+set -u
+BIN="$1"
+TMP="$2"
+mkdir -p "$TMP"
+fails=0
+check() {
+  local want_rc="$1" want_msg="$2"
+  shift 2
+  local out rc
+  out="$("$BIN" "$@" 2>&1)"
+  rc=$?
+  if [[ "$rc" != "$want_rc" || "$out" != *"$want_msg"* ]]; then
+    echo "FAIL: dcsldm $* -> rc $rc (want $want_rc), output: $out (want to contain: $want_msg)"
+    fails=$((fails + 1))
+  else
+    echo "ok: dcsldm $* -> rc $rc: $(echo "$out" | head -n1)"
+  fi
+}
+printf 'not a model' > "$TMP/corrupt.safetensors"
+check 2 "usage: dcsldm <command>"
+check 2 "unknown command 'frobnicate'" frobnicate
+check 0 "eval-tokenizer" --help
+check 0 "--target-psnr" eval-tokenizer --help
+check 2 "unknown option '--colour'" eval-tokenizer --colour red
+check 2 "missing required option '--model'" eval-tokenizer --data fmnist:test --in-res 28
+check 2 "needs a value" eval-tokenizer --model
+check 1 "cannot open" eval-tokenizer --model "$TMP/missing.safetensors" --data fmnist:test --in-res 28
+check 1 "corrupt.safetensors" eval-tokenizer --model "$TMP/corrupt.safetensors" --data fmnist:test --in-res 28
+check 1 "corrupt.safetensors" info --model "$TMP/corrupt.safetensors"
+check 2 "out of range" eval-tokenizer --model x --data fmnist:test --in-res 0
+check 2 "out of range" eval-tokenizer --model x --data fmnist:test --in-res 28 --out-res 28,100000
+check 2 "is not an integer" eval-tokenizer --model x --data fmnist:test --in-res 2x8
+check 2 "unknown preset 'cats'" train-tokenizer --preset cats --out "$TMP/m.safetensors"
+check 2 "missing required option '--out'" train-tokenizer --preset fmnist
+check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --steps 0
+check 2 "expected fmnist, glyphs or images" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --data mnist
+check 2 "given twice" info --model a --model b
+if [[ $fails -ne 0 ]]; then
+  echo "$fails case(s) failed"
+  exit 1
+fi
+echo "all cases passed"
