@@ -71,6 +71,9 @@ int cmd_info(int argc, char** argv) {
   for (const auto& kv : c.to_metadata()) std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
   std::printf("latent: %d tokens x %d channels = %d floats in %d levels\n", c.latent_tokens(), c.latent_channels,
               c.latent_tokens() * c.latent_channels, c.levels());
+  const dcsldm::io::SafeTensors f = dcsldm::io::SafeTensors::read(path);
+  for (const auto& kv : f.metadata())
+    if (kv.first.rfind("train.", 0) == 0) std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
   std::printf("backend: %s\n", backend_name().c_str());
   return 0;
 }
