@@ -14,7 +14,6 @@
 #include <dcsldm/core/compat.hpp>
 
 #include <cstdint>
-#include <cstring>
 
 namespace dcsldm::math {
 
@@ -31,10 +30,14 @@ KOKKOS_INLINE_FUNCTION float fast_exp(float x) {
   p = (p * r + 0.5f);
   p = (p * r + 1.0f);
   p = (p * r + 1.0f);
-  const std::int32_t bits = (std::int32_t(k) + 127) << 23;
-  float s;
-  std::memcpy(&s, &bits, sizeof s);
-  return p * s;
+  // 2^k from its exponent bits. A union, not memcpy: std::memcpy is host-only under HIP; GCC, Clang, nvcc
+  // and hipcc all define union type punning.
+  union {
+    std::int32_t i;
+    float f;
+  } two_k;
+  two_k.i = (std::int32_t(k) + 127) << 23;
+  return p * two_k.f;
 }
 
 KOKKOS_INLINE_FUNCTION float fast_tanh(float u) {
