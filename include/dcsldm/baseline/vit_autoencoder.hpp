@@ -185,12 +185,7 @@ class VitAutoencoder {
     Y_ = mk2("ae_Y", B * P, pd);
     lnf_e_ = {View1<T, M>("ae_lne_m", B * S), View1<T, M>("ae_lne_r", B * S)};
     lnf_d_ = {View1<T, M>("ae_lnd_m", B * S), View1<T, M>("ae_lnd_r", B * S)};
-    scratch_.measure();
-    carve(scratch_);
-    const std::size_t need = scratch_.measured();
-    scratch_.end_measure();
-    scratch_.begin(need);
-    carve(scratch_);
+    scratch_.carve_plan([&] { carve(scratch_); });
     mask_ = nn::make_full_mask<M>();
     if (arena_.has_optimizer_state()) {
       dX_ = mk2("ae_dX", B * P, pd);

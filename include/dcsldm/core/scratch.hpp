@@ -40,6 +40,18 @@ class Scratch {
   std::size_t measured() const { return used_; }
   void end_measure() { measuring_ = false; }
 
+  /// Runs `carve()` (which takes Views from this Scratch) once measuring, reserves what it took (growing the
+  /// buffer if needed), then runs it again for real: the one way plans are built.
+  template <class Carve>
+  void carve_plan(Carve&& carve) {
+    measure();
+    carve();
+    const std::size_t need = measured();
+    end_measure();
+    begin(need);
+    carve();
+  }
+
   View1<T, MemSpace> take1(std::size_t n0) { return View1<T, MemSpace>(next(n0), n0); }
   View2<T, MemSpace> take2(std::size_t n0, std::size_t n1) { return View2<T, MemSpace>(next(n0 * n1), n0, n1); }
   View3<T, MemSpace> take3(std::size_t n0, std::size_t n1, std::size_t n2) {

@@ -224,12 +224,7 @@ EncodePlan<T, M> make_encode_plan(const ExecSpace& space, const TokenizerConfig&
   p.mask = nn::make_level_causal_mask<M>(nn::encoder_levels(p.Pn, c.level_sizes));
   p.pool = make_patch_pool_cache<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
   if (train) p.pool_ws = make_patch_pool_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
-  scratch.measure();
-  Impl::carve_encode(scratch, p, c, w);
-  const std::size_t need = scratch.measured();
-  scratch.end_measure();
-  scratch.begin(need);
-  Impl::carve_encode(scratch, p, c, w);
+  scratch.carve_plan([&] { Impl::carve_encode(scratch, p, c, w); });
   return p;
 }
 
@@ -255,12 +250,7 @@ DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig&
   p.mask = nn::make_full_mask<M>();
   p.nb = make_neighbour_cache<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
   if (train) p.nb_ws = make_neighbour_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
-  scratch.measure();
-  Impl::carve_decode(scratch, p, c, w);
-  const std::size_t need = scratch.measured();
-  scratch.end_measure();
-  scratch.begin(need);
-  Impl::carve_decode(scratch, p, c, w);
+  scratch.carve_plan([&] { Impl::carve_decode(scratch, p, c, w); });
   return p;
 }
 
