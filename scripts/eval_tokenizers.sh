@@ -9,6 +9,8 @@ M="$ROOT/examples/models"
 R="$ROOT/docs/results"
 mkdir -p "$R"
 export OMP_PROC_BIND=false
+FM_TARGET=${FM_TARGET:-19}       # allocation quality target at 28 px (dB)
+GL_TARGET=${GL_TARGET:-20}       # allocation quality target for glyphs at 64 px (dB)
 serif=/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf
 serifb=/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf
 
@@ -24,7 +26,7 @@ echo "== Fashion-MNIST test, conventional fixed-patch ViT autoencoder (same late
   --levels 1 --json "$R/fmnist_vitae_in28.json"
 echo "== Fashion-MNIST test, content-adaptive allocation"
 "$T" eval-tokenizer --model "$M/fmnist_tok.safetensors" --data fmnist:test --n 1000 --in-res 28 --out-res 28 \
-  --levels 4 --target-psnr 17 --json "$R/fmnist_tok_alloc17.json"
+  --levels 4 --target-psnr "$FM_TARGET" --json "$R/fmnist_tok_alloc.json"
 if [[ ! -f "$M/glyphs_tok.safetensors" ]]; then
   echo "== no glyph model in $M (not trained yet): glyph evaluation skipped"
   exit 0
@@ -37,4 +39,4 @@ for font in "$serif" "$serifb"; do
 done
 echo "== glyphs, content-adaptive allocation (DejaVuSerif)"
 "$T" eval-tokenizer --model "$M/glyphs_tok.safetensors" --data "font:$serif" --n 376 --in-res 32 --out-res 64 \
-  --levels 4 --target-psnr 20 --json "$R/glyphs_tok_alloc20.json"
+  --levels 4 --target-psnr "$GL_TARGET" --json "$R/glyphs_tok_alloc.json"

@@ -3,6 +3,9 @@
 //   dcsldm train-tokenizer --preset fmnist|glyphs [--data ...] --out M [...]
 //   dcsldm eval-tokenizer  --model M --data SRC --in-res R --out-res R1,R2 [--levels 1,2] [--n N] [--json F]
 //                          [--target-psnr P]
+//   dcsldm train-dit       --tokenizer M --out D [--steps N] [...]
+//   dcsldm generate        --tokenizer M --model D --out DIR [--class C] [--n N] [--levels m] [--res R1,R2]
+//                          [--steps S] [--sampler euler|heun|dpm++2m] [--cfg X] [--seed S] [--progressive]
 // Every subcommand has --help. Usage errors exit with status 2, runtime errors (bad files, bad data) with 1,
 // both with a message naming the problem.
 #include "args.hpp"
@@ -10,6 +13,11 @@
 #include <xtensor/xmath.hpp>
 
 #include <dcsldm/baseline/vit_autoencoder.hpp>
+#include <dcsldm/dit/latent_set.hpp>
+#include <dcsldm/dit/sampler.hpp>
+#include <dcsldm/dit/trainer.hpp>
+#include <dcsldm/data/idx.hpp>
+#include <dcsldm/image/png.hpp>
 #include <dcsldm/eval/tokenizer_eval.hpp>
 #include <dcsldm/tok/model.hpp>
 #include <dcsldm/tok/train_sources.hpp>
@@ -106,7 +114,12 @@ Preset preset(const std::string& name) {
     p.opt.in_res = {16, 24, 32, 48};
     p.opt.out_res = {16, 32, 48, 64};
     p.opt.batch = 16;
-    p.opt.l1_weight = 0.1;  // glyphs are sparse: L1's per-pixel median is the blank canvas (docs/tokenizer.md)
+    // Glyphs are sparse: L1's per-pixel median is the blank canvas, and a latent L2 shrinks the latent before
+    // the decoder uses it (both collapsed runs, docs/tokenizer.md): MSE only, light noise, no L2.
+    p.opt.l1_weight = 0;
+    p.opt.latent_l2 = 0;
+    p.opt.latent_noise = 0.02;
+    p.opt.warmup = 100;
     p.data = "glyphs";
   } else {
     throw cli::UsageError("unknown preset '" + name + "' (expected fmnist or glyphs)");
@@ -125,7 +138,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"steps", "N", "training steps", "10000"},
                {"batch", "N", "batch size", "the preset's"},
                {"lr", "X", "peak learning rate", "8e-4"},
-               {"warmup", "N", "warm-up steps", "300"},
+               {"warmup", "N", "warm-up steps", "300 (glyphs preset: 100)"},
                {"in-res", "R1,R2", "input scales", "the preset's"},
                {"out-res", "R1,R2", "target scales", "the preset's"},
                {"channels", "C", "channels of images:<folder> data", "1"},
@@ -137,11 +150,12 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"queries", "n", "tokens per patch", "the preset's"},
                {"pixel-width", "E", "width of the pixel tokens and pixel attentions", "64"},
                {"head-hidden", "H", "hidden width of the per-pixel output MLP", "64"},
-               {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05"},
-               {"latent-l2", "X", "weight of mean(z^2)", "1e-3"},
+               {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05 (glyphs preset: 0.02)"},
+               {"latent-l2", "X", "weight of mean(z^2)", "1e-3 (glyphs preset: 0)"},
                {"full-levels", "P", "probability of decoding all levels (else m ~ U{1..L})", "0.5"},
                {"l1-weight", "X", "weight of the L1 loss term", "the preset's"},
                {"seed", "S", "random seed", "1"},
+               {"init", "NAME", "initialisation of a fresh start: unit or small (tokenizer_params.hpp)", "unit"},
                {"log-every", "N", "steps between progress lines", "50"},
                {"ckpt-every", "N", "steps between checkpoints", "500"},
                {"no-resume", "", "start fresh even if a checkpoint exists", ""}});
@@ -157,6 +171,11 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.in_res = a.int_list("in-res", p.opt.in_res, 1, 4096);
   p.opt.out_res = a.int_list("out-res", p.opt.out_res, 1, 4096);
   p.opt.seed = std::uint64_t(a.integer("seed", 1, 0, (1ll << 62)));
+  try {
+    p.opt.init = tok::init_scheme_from_name(a.str("init", "unit"));
+  } catch (const std::exception& e) {
+    throw cli::UsageError(std::string("--init: ") + e.what());
+  }
   p.opt.log_every = a.integer("log-every", 50, 1, 100000000);
   p.opt.ckpt_every = a.integer("ckpt-every", 500, 0, 100000000);
   p.opt.ckpt_path = out + ".ckpt";
@@ -460,13 +479,201 @@ int cmd_eval_tokenizer(int argc, char** argv) {
   return 0;
 }
 
+
+// ------------------------------------------------------------------------------------------ train-dit
+namespace dit = dcsldm::dit;
+using DitF = dit::Dit<Exec, float>;
+
+/// Fashion-MNIST train latents of `tokenizer`, cached in `cache` (reused when it was made from the same
+/// tokenizer file contents: its size and modification time are recorded).
+dit::LatentSet fmnist_latents(const std::string& tokenizer, const std::string& cache, Tok& tk, Exec space) {
+  namespace fs = std::filesystem;
+  const std::string stamp = tokenizer + " size " + std::to_string(fs::file_size(tokenizer)) + " mtime " +
+                            std::to_string(fs::last_write_time(tokenizer).time_since_epoch().count());
+  if (!cache.empty() && fs::exists(cache)) {
+    dit::LatentSet s = dit::LatentSet::load(cache);
+    if (s.source == "fmnist:train of " + stamp) {
+      std::printf("latents: %d from %s (cached)\n", s.count, cache.c_str());
+      std::fflush(stdout);
+      return s;
+    }
+    std::printf("latents: %s was made from another tokenizer; re-encoding\n", cache.c_str());
+  }
+  const auto d = dcsldm::data::load_fashion_mnist(dcsldm::data::Split::Train);
+  std::vector<std::int32_t> labels(d.labels.begin(), d.labels.end());
+  std::printf("latents: encoding the %zu Fashion-MNIST training images with %s\n", labels.size(), tokenizer.c_str());
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  dit::LatentSet s = dit::encode_images(space, tk, d.images.data(), int(d.images.shape(0)), 28, 28, labels, 250,
+                                        "fmnist:train of " + stamp);
+  std::printf("latents: encoded %d images in %.1f s\n", s.count,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::fflush(stdout);
+  if (!cache.empty()) s.save(cache);
+  return s;
+}
+
+int cmd_train_dit(int argc, char** argv) {
+  cli::Args a("train-dit",
+              "Train a class-conditional DCS-DiT (rectified flow, level-causal) on the Fashion-MNIST latents of a\n"
+              "tokenizer. Checkpoints (<out>.ckpt, <out>.ckpt.ema) are written atomically and resumed bit for bit.",
+              {{"tokenizer", "FILE", "tokenizer model whose latents are modelled", ""},
+               {"out", "FILE", "DiT model file to write (EMA weights)", ""},
+               {"latents", "FILE", "latent cache file", "<out>.latents.safetensors"},
+               {"steps", "N", "training steps", "20000"},
+               {"batch", "N", "batch size", "64"},
+               {"lr", "X", "peak learning rate", "5e-4"},
+               {"warmup", "N", "warm-up steps", "500"},
+               {"width", "D", "transformer width", "192"},
+               {"heads", "H", "attention heads", "6"},
+               {"layers", "N", "AdaLN-Zero blocks", "6"},
+               {"prefix-prob", "P", "probability of a clean prefix of levels (progressive training)", "0.3"},
+               {"label-dropout", "P", "probability of the null label", "0.1"},
+               {"seed", "S", "random seed", "1"},
+               {"log-every", "N", "steps between progress lines", "100"},
+               {"ckpt-every", "N", "steps between checkpoints", "1000"},
+               {"no-resume", "", "start fresh even if a checkpoint exists", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string tok_path = a.required("tokenizer"), out = a.required("out");
+  dit::DitTrainOptions o;
+  o.steps = a.integer("steps", o.steps, 1, 100000000);
+  o.batch = int(a.integer("batch", o.batch, 1, 65536));
+  o.lr = a.real("lr", o.lr, 1e-7, 1.0);
+  o.min_lr = 0.1 * o.lr;
+  o.warmup = a.integer("warmup", o.warmup, 0, 100000000);
+  o.prefix_prob = a.real("prefix-prob", o.prefix_prob, 0, 1);
+  o.label_dropout = a.real("label-dropout", o.label_dropout, 0, 1);
+  o.seed = std::uint64_t(a.integer("seed", 1, 0, (1ll << 62)));
+  o.log_every = a.integer("log-every", o.log_every, 1, 100000000);
+  o.ckpt_every = a.integer("ckpt-every", o.ckpt_every, 0, 100000000);
+  o.ckpt_path = out + ".ckpt";
+  Exec space;
+  Tok tk = Tok::load(tok_path);
+  dit::DitConfig c;
+  c.level_sizes = tk.config().level_sizes;
+  c.latent_channels = tk.config().latent_channels;
+  c.width = int(a.integer("width", c.width, 8, 4096));
+  c.heads = int(a.integer("heads", c.heads, 1, 256));
+  c.layers = int(a.integer("layers", c.layers, 1, 256));
+  c.num_classes = 10;
+  if (c.width % c.heads != 0)
+    throw cli::UsageError("--width " + std::to_string(c.width) + " is not divisible by --heads " + std::to_string(c.heads));
+  const dit::LatentSet data = fmnist_latents(tok_path, a.str("latents", out + ".latents.safetensors"), tk, space);
+  dit::DitTrainer<Exec, float> tr(c, o, data);
+  const bool resumed = !a.has("no-resume") && tr.resume(space);
+  if (!resumed) tr.init(space);
+  std::printf("train-dit: %s, %zu parameters, %d levels (%d tokens x %d), batch %d, %lld steps%s, backend %s\n",
+              out.c_str(), tr.model().num_params(), c.levels(), c.latent_tokens(), c.latent_channels, o.batch,
+              (long long)o.steps,
+              resumed ? (" (resumed at step " + std::to_string(tr.current_step()) + ")").c_str() : "",
+              backend_name().c_str());
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  tr.run(space);
+  tr.save_model(out, {{"train.tokenizer", std::filesystem::path(tok_path).filename().string()}});
+  std::printf("wrote %s (EMA weights) after %.1f s in this run\n", out.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------------- generate
+int cmd_generate(int argc, char** argv) {
+  cli::Args a("generate",
+              "Generate images: the DiT samples latents (levels 1..m), the tokenizer decodes the SAME latents at\n"
+              "every requested resolution. Writes <out>/sample_<i>_<res>.png and <out>/grid_<res>.png (one row per\n"
+              "class when --class is not given); --progressive also writes the per-level previews.",
+              {{"tokenizer", "FILE", "tokenizer model", ""},
+               {"model", "FILE", "DiT model", ""},
+               {"out", "DIR", "output folder (created)", ""},
+               {"class", "C", "class label 0..9 (default: every class)", ""},
+               {"n", "N", "samples per class", "8"},
+               {"levels", "m", "levels to generate (default: all)", ""},
+               {"res", "R1,R2", "output resolutions (square)", "28"},
+               {"steps", "S", "sampler steps", "50"},
+               {"sampler", "NAME", "euler, heun or dpm++2m", "euler"},
+               {"shift", "X", "time shift of the schedule", "1"},
+               {"cfg", "X", "classifier-free guidance scale", "1.5"},
+               {"seed", "S", "random seed", "0"},
+               {"progressive", "", "level by level, with a preview after each level", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string tok_path = a.required("tokenizer"), dit_path = a.required("model"), out = a.required("out");
+  Exec space;
+  Tok tk = Tok::load(tok_path);
+  DitF dm = DitF::load(dit_path);
+  const auto& dc = dm.config();
+  if (dc.level_sizes != tk.config().level_sizes || dc.latent_channels != tk.config().latent_channels)
+    throw std::runtime_error("'" + dit_path + "' models latents of another layout than the tokenizer '" + tok_path + "'");
+  const int levels = int(a.integer("levels", dc.levels(), 1, dc.levels()));
+  const int n = int(a.integer("n", 8, 1, 4096));
+  const std::vector<int> res = a.int_list("res", {28}, tk.config().k, 4096);
+  dit::SampleOptions so;
+  so.steps = int(a.integer("steps", 50, 1, 10000));
+  try {
+    so.integrator = dit::integrator_from_name(a.str("sampler", "euler"));
+  } catch (const std::exception& e) {
+    throw cli::UsageError(std::string("--sampler: ") + e.what());
+  }
+  so.shift = a.real("shift", 1.0, 1e-3, 1e3);
+  so.cfg = a.real("cfg", 1.5, 0, 100);
+  so.seed = std::uint64_t(a.integer("seed", 0, 0, (1ll << 62)));
+  std::vector<int> classes;
+  if (a.has("class")) classes.push_back(int(a.integer("class", 0, 0, dc.num_classes - 1)));
+  else for (int k = 0; k < dc.num_classes; ++k) classes.push_back(k);
+  std::vector<int> labels;
+  for (int k : classes)
+    for (int i = 0; i < n; ++i) labels.push_back(k);
+  std::filesystem::create_directories(out);
+  const int B = int(labels.size());
+  dcsldm::View3<float, Mem> z("z", std::size_t(B), std::size_t(dc.latent_tokens()), std::size_t(dc.latent_channels));
+  dit::FlowSampler<Exec, float> sampler;
+  namespace im = dcsldm::image;
+  auto decode_grid = [&](int m, int r) {
+    tok::View5<float, Mem> y("y", std::size_t(B), 1, std::size_t(r), std::size_t(r), 1);
+    tk.decode(space, z, m, y);
+    auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+    im::ImageBatch imgs({std::size_t(B), std::size_t(r), std::size_t(r), 1});
+    for (std::size_t i = 0; i < imgs.size(); ++i) imgs.data()[i] = std::min(1.0f, std::max(0.0f, hy.data()[i]));
+    return imgs;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  if (a.has("progressive")) {
+    const int done = sampler.progressive(space, dm, labels, levels, so, z, [&](int l, const dcsldm::View3<float, Mem>&) {
+      const im::ImageBatch g = decode_grid(l, res.back());
+      const std::string f = out + "/preview_level" + std::to_string(l) + ".png";
+      im::write_png_grid(f, g, std::size_t(n));
+      std::printf("level %d: wrote %s\n", l, f.c_str());
+      return true;
+    });
+    (void)done;
+  } else {
+    sampler.joint(space, dm, labels, levels, so, z);
+  }
+  space.fence();
+  const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (int r : res) {
+    const im::ImageBatch g = decode_grid(levels, r);
+    const std::string f = out + "/grid_" + std::to_string(r) + ".png";
+    im::write_png_grid(f, g, std::size_t(n));
+    for (int i = 0; i < B; ++i)
+      im::write_png(out + "/sample_" + std::to_string(i) + "_" + std::to_string(r) + ".png", im::batch_item(g, std::size_t(i)));
+    std::printf("wrote %s and %d samples at %d px\n", f.c_str(), B, r);
+  }
+  std::printf("generated %d samples (%d levels, %d %s steps, cfg %.2f, %d DiT evaluations) in %.2f s, %s\n", B, levels,
+              so.steps, dit::integrator_name(so.integrator), so.cfg, sampler.evaluations(), gen_s, backend_name().c_str());
+  return 0;
+}
+
 const char* kUsage =
     "usage: dcsldm <command> [options]   (dcsldm <command> --help for each)\n\n"
     "commands:\n"
     "  info              model configuration, parameter count, backend and threads\n"
     "  train-tokenizer   train a DCS-Tok tokenizer (asymmetric scale alignment, checkpoints, resume)\n"
     "  eval-tokenizer    reconstruction PSNR/SSIM vs exact ground truth and bicubic; level allocation\n"
-    "  train-baseline-ae train the conventional fixed-patch ViT autoencoder (the comparison baseline)\n";
+    "  train-baseline-ae train the conventional fixed-patch ViT autoencoder (the comparison baseline)\n"
+    "  train-dit         train a class-conditional DCS-DiT on a tokenizer's Fashion-MNIST latents\n"
+    "  generate          sample latents with a DiT and decode them at any resolution (PNG grids)\n";
 
 }  // namespace
 
@@ -485,6 +692,8 @@ int main(int argc, char** argv) {
     else if (cmd == "train-tokenizer") rc = cmd_train_tokenizer(argc, argv);
     else if (cmd == "eval-tokenizer") rc = cmd_eval_tokenizer(argc, argv);
     else if (cmd == "train-baseline-ae") rc = cmd_train_baseline_ae(argc, argv);
+    else if (cmd == "train-dit") rc = cmd_train_dit(argc, argv);
+    else if (cmd == "generate") rc = cmd_generate(argc, argv);
     else {
       std::fprintf(stderr, "dcsldm: unknown command '%s'\n%s", cmd.c_str(), kUsage);
       rc = 2;

@@ -13,8 +13,8 @@ be moved with .to(device, dtype)). No test logic lives here; scripts/goldens/tok
 golden tensors.
 
 The model (DESIGN.md section 2; tok/tokenizer.hpp):
-  encode: pixel tokens gelu(x Wx^T + Linear(ff)) with ff the Fourier features of each pixel's
-          (in-patch position, cell size) -> keys|values -> per patch, n learned queries attend over the
+  encode: pixel tokens gelu((x Wx^T) * (1 + Linear_g(ff)) + Linear_f(ff)) with ff the Fourier features of
+          each pixel's (in-patch position, cell size) -> keys|values -> per patch, n learned queries attend over the
           patch's pixels (multi-head) -> Linear to width D, + Linear(Fourier(patch centre)), + slot
           embedding -> [patch tokens ; learned latent tokens] -> pre-LN transformer blocks with the
           level-causal mask (key level <= query level; patch tokens have level 0) -> LayerNorm ->
@@ -23,7 +23,8 @@ The model (DESIGN.md section 2; tok/tokenizer.hpp):
           per (output patch, slot): Linear(Fourier(patch centre)) + slot embedding -> transformer blocks
           (full attention) -> LayerNorm -> keys|values of the patch tokens ; per output pixel a query
           GELU-MLP(ff) attends to the n tokens of its patch and of the up to 26 neighbouring patches,
-          keys biased by a learned rel[offset * n + slot] -> + query -> per-pixel GELU-MLP -> C values.
+          keys biased by a learned rel[offset * n + slot] -> output * (1 + Linear_mod(ff)) + query ->
+          per-pixel GELU-MLP -> C values.
   GELU is the tanh approximation everywhere; LayerNorm eps is 1e-5.
 """
 import json
@@ -133,6 +134,7 @@ def parameter_shapes(c):
 
     out.append(("enc.pix_x.weight", (e, ch)))
     linear("enc.pix_f", e, fw)
+    linear("enc.pix_g", e, fw)
     linear("enc.pix_kv", 2 * e, e)
     out.append(("enc.pool_q", (n, e)))
     linear("enc.proj", d, e)
@@ -155,6 +157,7 @@ def parameter_shapes(c):
     linear("dec.kv", 2 * e, d)
     linear("dec.q.fc1", e, fw)
     linear("dec.q.fc2", e, e)
+    linear("dec.mod", e, fw)
     out.append(("dec.rel", (27 * n, e)))
     linear("dec.head.fc1", c.head_hidden, e)
     linear("dec.head.fc2", ch, c.head_hidden)
@@ -382,14 +385,20 @@ class DcsTok(torch.nn.Module):
         return {name: self.param(name) for name in self.names}
 
     @torch.no_grad()
-    def init(self, seed):
-        """The initialisation scheme of init_tokenizer (norms 1, biases 0, raw-feature weights
-        N(0, 1/sqrt(fan_in)), other weights and embeddings N(0, 0.02)); same distribution, not the same
-        numbers as the C++ (different generator)."""
+    def init(self, seed, scheme="unit"):
+        """init_tokenizer's schemes (tok/tokenizer_params.hpp): norms 1, biases 0, embeddings N(0, 0.02);
+        raw-feature weights N(0, 1/sqrt(fan_in)); with "unit" also the pixel-level chain and the blocks'
+        attention q/k/v and MLP fc1; every other weight N(0, 0.02). Same distribution, not the same numbers
+        as the C++ (different generator)."""
+        if scheme not in ("unit", "small"):
+            raise ValueError(f"init: unknown scheme '{scheme}' (expected unit or small)")
         gen = torch.Generator()
         gen.manual_seed(seed)
         raw = {"enc.pix_x.weight", "enc.pix_f.weight", "enc.pos.weight", "dec.pos.weight", "dec.in.weight",
-               "dec.q.fc1.weight"}
+               "dec.q.fc1.weight", "enc.pix_g.weight", "dec.mod.weight"}
+        chain = {"enc.pix_kv.weight", "enc.proj.weight", "enc.bottleneck.weight", "dec.kv.weight",
+                 "dec.q.fc2.weight", "dec.head.fc1.weight"}
+        block_in = (".attn.q.weight", ".attn.k.weight", ".attn.v.weight", ".mlp.fc1.weight")
         for name in self.names:
             p = self.param(name)
             if ".ln" in name and name.endswith(".weight"):
@@ -398,7 +407,8 @@ class DcsTok(torch.nn.Module):
                 p.zero_()
             else:
                 fan_in = p.shape[1] if p.dim() == 2 else 1
-                std = 1.0 / math.sqrt(fan_in) if name in raw else 0.02
+                unit = name in raw or (scheme == "unit" and (name in chain or name.endswith(block_in)))
+                std = 1.0 / math.sqrt(fan_in) if unit else 0.02
                 p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * std)
         return self
 
@@ -482,7 +492,8 @@ class DcsTok(torch.nn.Module):
         n, num_p = c.queries, tab.num_patches
         pn = num_p * n
         # Pixel tokens and the patchifier read-out.
-        pre = F.linear(x.reshape(b, t * h * w, ch), self.param("enc.pix_x.weight")) + self._linear(ff, "enc.pix_f")
+        xw = F.linear(x.reshape(b, t * h * w, ch), self.param("enc.pix_x.weight"))
+        pre = xw * (1 + self._linear(ff, "enc.pix_g")) + self._linear(ff, "enc.pix_f")
         kv = self._linear(F.gelu(pre, approximate="tanh"), "enc.pix_kv")  # (B, Npix, 2E)
         pooled = patch_pool_attention(kv, self.param("enc.pool_q"), tab, c.pixel_heads)  # (B, P*n, E)
         pos = self._linear(ffpos, "enc.pos")  # (P, D)
@@ -518,5 +529,5 @@ class DcsTok(torch.nn.Module):
         kv = self._linear(self._ln(seq, "dec.ln")[:, nm:], "dec.kv")  # (B, P*n, 2E)
         qpix = self._mlp(ff, "dec.q")  # (Npix, E)
         o = neighbour_attention(qpix, kv, self.param("dec.rel"), tab, n, c.pixel_heads)
-        y = self._mlp(o + qpix, "dec.head")  # (B, Npix, C)
+        y = self._mlp(o * (1 + self._linear(ff, "dec.mod")) + qpix, "dec.head")  # (B, Npix, C)
         return y.reshape(b, t, h, w, c.channels)

@@ -39,6 +39,25 @@ check 2 "missing required option '--out'" train-tokenizer --preset fmnist
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --steps 0
 check 2 "expected fmnist, glyphs or images" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --data mnist
 check 2 "given twice" info --model a --model b
+check 0 "--progressive" generate --help
+check 2 "missing required option '--tokenizer'" generate --model d.safetensors --out "$TMP/g"
+check 2 "missing required option '--out'" train-dit --tokenizer t.safetensors
+check 1 "cannot open" generate --tokenizer "$TMP/missing.safetensors" --model d.safetensors --out "$TMP/g"
+check 1 "corrupt.safetensors" train-dit --tokenizer "$TMP/corrupt.safetensors" --out "$TMP/d.safetensors"
+# With the shipped models (the README's main job): class, resolution and sampler errors.
+MODELS="$(dirname "$0")/../../examples/models"
+if [[ -f "$MODELS/fmnist_tok.safetensors" && -f "$MODELS/fmnist_dit.safetensors" ]]; then
+  G=(generate --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_dit.safetensors" --out "$TMP/g")
+  check 2 "out of range" "${G[@]}" --class 10
+  check 2 "out of range" "${G[@]}" --res 0
+  check 2 "out of range" "${G[@]}" --res 28,100000
+  check 2 "unknown sampler 'ddim'" "${G[@]}" --sampler ddim
+  check 2 "out of range" "${G[@]}" --levels 9
+  check 1 "not a dcsldm DiT" generate --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_tok.safetensors" --out "$TMP/g"
+else
+  echo "FAIL: the shipped models are missing from $MODELS"
+  fails=$((fails + 1))
+fi
 if [[ $fails -ne 0 ]]; then
   echo "$fails case(s) failed"
   exit 1

@@ -216,7 +216,11 @@ class VitAutoencoder {
     for (auto& kv : extra) md[kv.first] = kv.second;
     optim::save_arena(path, out, optim::ArenaState::Params, 0, md);
   }
-  void init(const ExecSpace& space, std::uint64_t seed) { tok::init_tokenizer(space, arena_, seed); }
+  /// The tokenizer's Small scheme (how the shipped baseline was trained; its "ae.*" names match none of
+  /// the tokenizer's feature-reading layers, so every weight is N(0, 0.02)).
+  void init(const ExecSpace& space, std::uint64_t seed, tok::InitScheme scheme = tok::InitScheme::Small) {
+    tok::init_tokenizer(space, arena_, seed, scheme);
+  }
 
   const VitAeConfig& config() const { return cfg_; }
   optim::ParamArena<T, M>& arena() { return arena_; }

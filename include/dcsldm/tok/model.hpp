@@ -63,7 +63,9 @@ class Tokenizer {
   }
 
   /// Deterministic initialisation from `seed` (tokenizer_params.hpp).
-  void init(const ExecSpace& space, std::uint64_t seed) { init_tokenizer(space, arena_, seed); }
+  void init(const ExecSpace& space, std::uint64_t seed, InitScheme scheme = InitScheme::Unit) {
+    init_tokenizer(space, arena_, seed, scheme);
+  }
 
   const TokenizerConfig& config() const { return cfg_; }
   const optim::ParamArena<T, M>& arena() const { return arena_; }

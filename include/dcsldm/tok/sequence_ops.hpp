@@ -5,6 +5,9 @@
 // Table row of sequence row r (r counted from r0): t = (r / div) % mod. So div = 1, mod = R adds table
 // row r to row r; div = n adds table row r / n (one row per patch of n tokens); div = 1, mod = n adds
 // table row r % n (one row per token slot).
+//
+// modulate_rows scales every batch's rows by a per-row table, y(b, r, :) = a(b, r, :) * (1 + s(r, :)): the
+// multiplicative link between a pixel's value (or the attention output at a pixel) and its position.
 #pragma once
 
 #include <dcsldm/core/error.hpp>
@@ -56,7 +59,62 @@ struct FillRowBlock {
   value_t<YV> value;
   KOKKOS_INLINE_FUNCTION void operator()(const int b, const int r, const int d) const { y(b, r0 + r, d) = value; }
 };
+template <class AV, class SV, class YV>
+struct ModulateRows {
+  AV a;
+  SV s;
+  YV y;
+  KOKKOS_INLINE_FUNCTION void operator()(const int b, const int r, const int d) const {
+    y(b, r, d) = a(b, r, d) * (value_t<YV>(1) + s(r, d));
+  }
+};
+template <class DYV, class AV, class SV, class DSV>
+struct ModulateRowsGradS {
+  DYV dy;
+  AV a;
+  DSV ds;
+  int batch;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int d) const {
+    accum_t<value_t<DSV>> acc = 0;
+    for (int b = 0; b < batch; ++b) acc += dy(b, r, d) * a(b, r, d);
+    ds(r, d) += acc;
+  }
+};
 }  // namespace Impl
+
+/// y(b, r, :) = a(b, r, :) * (1 + s(r, :)). a, y (B, R, E), s (R, E); y may be a.
+template <class ExecSpace, class AV, class SV, class YV>
+void modulate_rows(const ExecSpace& space, const AV& a, const SV& s, const YV& y) {
+  DCSLDM_REQUIRE(a.extent(0) == y.extent(0) && a.extent(1) == y.extent(1) && a.extent(2) == y.extent(2) &&
+                     s.extent(0) == a.extent(1) && s.extent(1) == a.extent(2),
+                 "modulate_rows", "a is (", a.extent(0), ", ", a.extent(1), ", ", a.extent(2), "), s is (", s.extent(0),
+                 ", ", s.extent(1), "), y is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), ")");
+  if (a.size() == 0) return;
+  Kokkos::parallel_for("dcsldm::modulate_rows",
+                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
+                           space, {0, 0, 0}, {int(a.extent(0)), int(a.extent(1)), int(a.extent(2))}),
+                       Impl::ModulateRows<AV, SV, YV>{a, s, y});
+}
+
+/// Gradient of modulate_rows: da = dy * (1 + s) (=, da may be dy) and ds(r, :) += sum_b dy(b, r, :) * a(b, r, :)
+/// (fixed order). Pass an empty da to skip it.
+template <class ExecSpace, class DYV, class AV, class SV, class DAV, class DSV>
+void modulate_rows_backward(const ExecSpace& space, const DYV& dy, const AV& a, const SV& s, const DAV& da,
+                            const DSV& ds) {
+  DCSLDM_REQUIRE(dy.extent(0) == a.extent(0) && dy.extent(1) == a.extent(1) && dy.extent(2) == a.extent(2) &&
+                     s.extent(0) == a.extent(1) && s.extent(1) == a.extent(2) && ds.extent(0) == s.extent(0) &&
+                     ds.extent(1) == s.extent(1),
+                 "modulate_rows_backward", "dy is (", dy.extent(0), ", ", dy.extent(1), ", ", dy.extent(2), "), a is (",
+                 a.extent(0), ", ", a.extent(1), ", ", a.extent(2), "), s is (", s.extent(0), ", ", s.extent(1),
+                 "), ds is (", ds.extent(0), ", ", ds.extent(1), ")");
+  if (a.size() == 0) return;
+  // ds first: da may overwrite dy.
+  Kokkos::parallel_for("dcsldm::modulate_rows_grad_s",
+                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>(
+                           space, {0, 0}, {int(a.extent(1)), int(a.extent(2))}),
+                       Impl::ModulateRowsGradS<DYV, AV, SV, DSV>{dy, a, ds, int(a.extent(0))});
+  if (da.data() != nullptr) modulate_rows(space, dy, s, da);
+}
 
 /// y(b, r0 + r, :) = value for r < rows.
 template <class ExecSpace, class YV>

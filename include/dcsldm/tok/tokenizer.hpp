@@ -2,8 +2,10 @@
 // caller-built plans, and the Tokenizer model that owns parameters, plans and scratch.
 //
 // Data flow (DESIGN.md §2; names of the parameters in tok/tokenizer_params.hpp):
-//   encode: pixels (B, T, H, W, C) + Fourier features of (in-patch position, cell size)
-//           -> pixel tokens -> per-patch attention read-out by n learned queries (patch_pool_attention)
+//   encode: pixels (B, T, H, W, C) and Fourier features ff of (in-patch position, cell size)
+//           -> pixel tokens gelu((x Wx^T) * (1 + g(ff)) + f(ff)) (the value scaled by a function of its
+//              position: a uniform read-out of such tokens is a position-weighted sum of the pixels, as in a
+//              linear patch embedding) -> per-patch attention read-out by n learned queries (patch_pool_attention)
 //           -> patch tokens (+ patch-centre position, + slot) ; learned latent tokens in L levels
 //           -> encoder blocks with the level-causal mask (patch tokens see patch tokens; a latent token of
 //              level l sees patch tokens and latent tokens of levels <= l)
@@ -12,7 +14,9 @@
 //           (output patch, slot) from the output patch-centre position -> decoder blocks (full attention)
 //           -> LayerNorm -> keys/values of the output patch tokens ; one query per output pixel (MLP of its
 //           coordinate features) attends to the tokens of its patch and the 26 neighbouring patches
-//           (neighbour_attention) -> + query -> per-pixel MLP -> C values.
+//           (neighbour_attention) -> output * (1 + s(ff)) + query -> per-pixel MLP -> C values. The
+//           product lets a pixel read its own position's part of a patch's value (an additive query would
+//           leave the MLP to learn a bilinear map; it learned much more slowly, docs/tokenizer.md).
 // The number of patches is fixed by k (not by the resolution), so the transformer cost is the same at
 // every resolution and only the pixel-level parts (Linear layers over pixels, the two pixel attentions,
 // the output MLP) grow, linearly, with the number of pixels.
@@ -64,7 +68,7 @@ struct EncodePlan {
   PatchPoolCache<T, M> pool;   // owned
   PatchPoolWorkspace<T, M> pool_ws;
   // scratch
-  View2<T, M> pix_a, pix_pre, pix_h, kv;  // (npix, E), (B*npix, E) x2, (B*npix, 2E)
+  View2<T, M> pix_a, pix_gt, pix_xw, pix_pre, pix_h, kv;  // (npix, E) x2, (B*npix, E) x3, (B*npix, 2E)
   View3<T, M> pooled, tok;                // (B, Pn, E), (B, Pn, D)
   View2<T, M> pos;                        // (P, D)
   std::vector<nn::TransformerBlockCache<T, M>> blocks;
@@ -73,7 +77,7 @@ struct EncodePlan {
   nn::TransformerWorkspace<T, M> tws;
   // backward only
   View3<T, M> dlat_h, da, db, dtok, dpooled;  // (B, N, D), (B, S, D) x2, (B, Pn, D), (B, Pn, E)
-  View2<T, M> dkv, dh, dpre, dpix_a, dpos;
+  View2<T, M> dkv, dh, dpre, dpix_a, dpix_g, dpos;
 };
 
 /// Everything one decode (and its backward) of a (B, output grid, levels m) shape needs.
@@ -96,12 +100,12 @@ struct DecodePlan {
   nn::TransformerWorkspace<T, M> tws;
   View2<T, M> kv;           // (B*Pn, 2E)
   nn::MlpCache<T, M> qmlp;  // npix rows
-  View2<T, M> qpix;         // (npix, E)
+  View2<T, M> qpix, smod;   // (npix, E) x2
   View3<T, M> o;            // (B, npix, E)
   View2<T, M> r;            // (B*npix, E)
   nn::MlpCache<T, M> head;  // B*npix rows
   // backward only
-  View2<T, M> dr, dqpix, dkv, dqpos;
+  View2<T, M> dr, do_, dqpix, dsmod, dkv, dqpos;
   View3<T, M> dqtok, da, db, dlat, dzin;
   nn::MlpWorkspace<T, M> head_ws, q_ws;
 };
@@ -138,6 +142,8 @@ void carve_encode(Scr& s, EncodePlan<T, M>& p, const TokenizerConfig& c, const T
   const std::size_t B = std::size_t(p.batch), E = std::size_t(c.pixel_width), D = std::size_t(c.width);
   const std::size_t np = std::size_t(p.npix), S = std::size_t(p.S), Pn = std::size_t(p.Pn), N = std::size_t(p.N);
   p.pix_a = s.take2(np, E);
+  p.pix_gt = s.take2(np, E);
+  p.pix_xw = s.take2(B * np, E);
   p.pix_pre = s.take2(B * np, E);
   p.pix_h = s.take2(B * np, E);
   p.kv = s.take2(B * np, 2 * E);
@@ -161,6 +167,7 @@ void carve_encode(Scr& s, EncodePlan<T, M>& p, const TokenizerConfig& c, const T
     p.dh = s.take2(B * np, E);
     p.dpre = s.take2(B * np, E);
     p.dpix_a = s.take2(np, E);
+    p.dpix_g = s.take2(np, E);
     p.dpos = s.take2(std::size_t(p.P), D);
   }
 }
@@ -184,13 +191,16 @@ void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const T
   p.kv = s.take2(B * Pn, 2 * E);
   p.qmlp = {s.take2(np, E), s.take2(np, E)};
   p.qpix = s.take2(np, E);
+  p.smod = s.take2(np, E);
   p.o = s.take3(B, np, E);
   p.r = s.take2(B * np, E);
   p.head = {s.take2(B * np, Hh), s.take2(B * np, Hh)};
   (void)Fw;
   if (p.train) {
     p.dr = s.take2(B * np, E);
+    p.do_ = s.take2(B * np, E);
     p.dqpix = s.take2(np, E);
+    p.dsmod = s.take2(np, E);
     p.dkv = s.take2(B * Pn, 2 * E);
     p.dqpos = s.take2(std::size_t(p.P), D);
     p.dqtok = s.take3(B, Pn, D);
@@ -273,9 +283,11 @@ void encode_forward(const ExecSpace& space, const XV& x, const TokenizerParams<T
                  p.N, ", ", c.latent_channels, ")");
   const std::size_t B = std::size_t(p.batch);
   const View2<const T, M> x2(x.data(), B * std::size_t(p.npix), std::size_t(c.channels));
-  // Pixel tokens: gelu(x Wx^T + ff Wf^T + bf), then keys|values.
+  // Pixel tokens: gelu((x Wx^T) * (1 + ff Wg^T + bg) + ff Wf^T + bf), then keys|values.
   nn::linear_forward(space, p.ff, w.pix_f, p.pix_a);
-  gemm(space, Op::N, Op::T, 1, x2, w.pix_x, 0, p.pix_pre);
+  nn::linear_forward(space, p.ff, w.pix_g, p.pix_gt);
+  gemm(space, Op::N, Op::T, 1, x2, w.pix_x, 0, p.pix_xw);
+  modulate_rows(space, Impl::as3(p.pix_xw, B), p.pix_gt, Impl::as3(p.pix_pre, B));
   add_table_rows(space, Impl::as3(p.pix_pre, B), 0, p.npix, p.pix_a, 1, p.npix);
   nn::gelu_forward(space, p.pix_pre, nn::GeluKind::Tanh, p.pix_h);
   nn::linear_forward(space, p.pix_h, w.pix_kv, p.kv);
@@ -329,7 +341,11 @@ void encode_backward(const ExecSpace& space, const DZV& dz, const XV& x, const T
   Kokkos::deep_copy(space, p.dpix_a, T(0));
   sum_table_rows(space, Impl::as3(p.dpre, B), 0, p.npix, 1, p.npix, p.dpix_a);
   nn::linear_backward(space, p.dpix_a, p.ff, w.pix_f, g.pix_f, View2<T, M>());
-  gemm(space, Op::T, Op::N, 1, p.dpre, x2, 1, g.pix_x);
+  Kokkos::deep_copy(space, p.dpix_g, T(0));
+  modulate_rows_backward(space, Impl::as3(p.dpre, B), Impl::as3(p.pix_xw, B), p.pix_gt, Impl::as3(p.dh, B),
+                         p.dpix_g);
+  nn::linear_backward(space, p.dpix_g, p.ff, w.pix_g, g.pix_g, View2<T, M>());
+  gemm(space, Op::T, Op::N, 1, p.dh, x2, 1, g.pix_x);
 }
 
 /// Decode forward: the first plan.levels levels of z (B, N, c) -> y (B, T, H, W, C) on plan.grid (=).
@@ -375,7 +391,8 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
   // Depatchifier: one query per output pixel.
   nn::gelu_mlp_forward(space, p.ff, w.dec_q, nn::GeluKind::Tanh, p.qpix, p.qmlp);
   neighbour_attention_forward(space, p.qpix, Impl::as3(p.kv, B), w.rel, p.tab, c.queries, c.pixel_heads, p.o, p.nb);
-  Kokkos::deep_copy(space, Impl::as3(p.r, B), p.o);
+  nn::linear_forward(space, p.ff, w.dec_mod, p.smod);
+  modulate_rows(space, p.o, p.smod, Impl::as3(p.r, B));
   add_table_rows(space, Impl::as3(p.r, B), 0, p.npix, p.qpix, 1, p.npix);
   nn::gelu_mlp_forward(space, p.r, w.head, nn::GeluKind::Tanh,
                        View2<T, M>(y.data(), B * std::size_t(p.npix), std::size_t(c.channels)), p.head);
@@ -391,7 +408,10 @@ void decode_backward(const ExecSpace& space, const DYV& dy, const TokenizerParam
   const std::size_t B = std::size_t(p.batch);
   const View2<T, M> dy2(const_cast<T*>(dy.data()), B * std::size_t(p.npix), std::size_t(c.channels));
   nn::gelu_mlp_backward(space, dy2, p.r, w.head, g.head, nn::GeluKind::Tanh, p.head, p.head_ws, p.dr);
-  neighbour_attention_backward(space, Impl::as3(p.dr, B), p.qpix, Impl::as3(p.kv, B), w.rel, g.rel, p.tab, c.queries,
+  Kokkos::deep_copy(space, p.dsmod, T(0));
+  modulate_rows_backward(space, Impl::as3(p.dr, B), p.o, p.smod, Impl::as3(p.do_, B), p.dsmod);
+  nn::linear_backward(space, p.dsmod, p.ff, w.dec_mod, g.dec_mod, View2<T, M>());
+  neighbour_attention_backward(space, Impl::as3(p.do_, B), p.qpix, Impl::as3(p.kv, B), w.rel, g.rel, p.tab, c.queries,
                                c.pixel_heads, p.nb, p.nb_ws, p.dqpix, Impl::as3(p.dkv, B));
   sum_table_rows(space, Impl::as3(p.dr, B), 0, p.npix, 1, p.npix, p.dqpix);
   nn::gelu_mlp_backward(space, p.dqpix, p.ff, w.dec_q, g.dec_q, nn::GeluKind::Tanh, p.qmlp, p.q_ws, View2<T, M>());

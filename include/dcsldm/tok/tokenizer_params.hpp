@@ -5,6 +5,8 @@
 // N = latent tokens, Fw = 6 (2 freqs + 1), Fp = 3 (2 pos_freqs + 1), H = mlp_ratio * D, Hh = head_hidden):
 //   enc.pix_x (E, C)                 pixel value -> pixel token (no bias)
 //   enc.pix_f.{weight,bias} (E, Fw)  Fourier features of (in-patch position, cell size) -> pixel token
+//   enc.pix_g.{weight,bias} (E, Fw)  the same features -> position-dependent scale of the pixel value:
+//                                    pre = (x Wx^T) * (1 + g(pos)) + f(pos)   (multiplicative, see tokenizer.hpp)
 //   enc.pix_kv (2E, E)               pixel token -> keys | values of the patchifier read-out
 //   enc.pool_q (n, E)                the patchifier's learned queries (shared by all patches)
 //   enc.proj (D, E)                  read-out -> patch token
@@ -15,10 +17,13 @@
 //   dec.in (D, c), dec.latent_pos (N, D), dec.pos (D, Fp), dec.slot (n, D), dec.blocks.<i>.*, dec.ln
 //   dec.kv (2E, D)                   decoder patch tokens -> keys | values of the depatchifier
 //   dec.q.fc1 (E, Fw), dec.q.fc2 (E, E)   output-pixel query MLP
+//   dec.mod.{weight,bias} (E, Fw)    the pixel's features -> scale of the attention output:
+//                                    r = o * (1 + s(pos)) + q(pos)
 //   dec.rel (27 n, E)                key bias per (neighbour offset, token slot)
 //   dec.head.fc1 (Hh, E), dec.head.fc2 (C, Hh)   per-pixel output MLP
 #pragma once
 
+#include <dcsldm/core/error.hpp>
 #include <dcsldm/nn/fourier_features.hpp>
 #include <dcsldm/nn/linear.hpp>
 #include <dcsldm/nn/mlp.hpp>
@@ -35,7 +40,7 @@ namespace dcsldm::tok {
 template <class T, class M>
 struct TokenizerParams {
   View2<T, M> pix_x;
-  nn::Linear<T, M> pix_f, pix_kv;
+  nn::Linear<T, M> pix_f, pix_g, pix_kv;
   View2<T, M> pool_q;
   nn::Linear<T, M> enc_proj, enc_pos;
   View2<T, M> enc_slot, enc_latent;
@@ -50,6 +55,7 @@ struct TokenizerParams {
   nn::LayerNorm<T, M> dec_ln;
   nn::Linear<T, M> dec_kv;
   nn::GeluMlp<T, M> dec_q;
+  nn::Linear<T, M> dec_mod;
   View2<T, M> rel;
   nn::GeluMlp<T, M> head;
 };
@@ -103,6 +109,7 @@ inline optim::ParamLayout tokenizer_layout(const TokenizerConfig& c) {
   const int H = c.mlp_ratio * D;
   l.add("enc.pix_x.weight", {E, C}, optim::Decay::Yes);
   Impl::add_linear(l, "enc.pix_f", E, Fw);
+  Impl::add_linear(l, "enc.pix_g", E, Fw);
   Impl::add_linear(l, "enc.pix_kv", 2 * E, E);
   l.add("enc.pool_q", {n, E}, optim::Decay::No);
   Impl::add_linear(l, "enc.proj", D, E);
@@ -123,6 +130,7 @@ inline optim::ParamLayout tokenizer_layout(const TokenizerConfig& c) {
   Impl::add_linear(l, "dec.kv", 2 * E, D);
   Impl::add_linear(l, "dec.q.fc1", E, Fw);
   Impl::add_linear(l, "dec.q.fc2", E, E);
+  Impl::add_linear(l, "dec.mod", E, Fw);
   l.add("dec.rel", {27 * n, E}, optim::Decay::No);
   Impl::add_linear(l, "dec.head.fc1", c.head_hidden, E);
   Impl::add_linear(l, "dec.head.fc2", C, c.head_hidden);
@@ -137,6 +145,7 @@ TokenizerParams<T, M> bind_tokenizer(const optim::ParamArena<T, M>& a, const Tok
   TokenizerParams<T, M> p;
   p.pix_x = a.view2(a.layout.slot("enc.pix_x.weight"), buf);
   p.pix_f = Impl::bind_linear(a, buf, "enc.pix_f");
+  p.pix_g = Impl::bind_linear(a, buf, "enc.pix_g");
   p.pix_kv = Impl::bind_linear(a, buf, "enc.pix_kv");
   p.pool_q = a.view2(a.layout.slot("enc.pool_q"), buf);
   p.enc_proj = Impl::bind_linear(a, buf, "enc.proj");
@@ -156,16 +165,36 @@ TokenizerParams<T, M> bind_tokenizer(const optim::ParamArena<T, M>& a, const Tok
   p.dec_ln = Impl::bind_ln(a, buf, "dec.ln");
   p.dec_kv = Impl::bind_linear(a, buf, "dec.kv");
   p.dec_q = {Impl::bind_linear(a, buf, "dec.q.fc1"), Impl::bind_linear(a, buf, "dec.q.fc2")};
+  p.dec_mod = Impl::bind_linear(a, buf, "dec.mod");
   p.rel = a.view2(a.layout.slot("dec.rel"), buf);
   p.head = {Impl::bind_linear(a, buf, "dec.head.fc1"), Impl::bind_linear(a, buf, "dec.head.fc2")};
   return p;
 }
 
-/// Initialises the parameters (deterministic in `seed`): norms 1/0, biases 0, weights N(0, s) with
-/// s = 1/sqrt(fan_in) for the layers that read raw features (pixel values, Fourier features, latents)
-/// and s = 0.02 elsewhere (GPT-2 / ViT); embeddings N(0, 0.02); the output MLP's last layer N(0, 0.02).
+/// Initialisation schemes.
+///   Small: norms 1/0, biases 0, embeddings N(0, 0.02); weights N(0, 1/sqrt(fan_in)) for the layers that
+///          read raw features (pixel values, Fourier features, latents), N(0, 0.02) for every other weight
+///          (GPT-2 / ViT). The shipped fmnist tokenizer was trained from it (docs/tokenizer.md).
+///   Unit:  as Small, but unit gain N(0, 1/sqrt(fan_in)) also for the pixel-level chain outside the
+///          residual streams (pixel tokens -> read-out -> patch token -> bottleneck; decoder token ->
+///          keys/values -> query MLP -> output MLP) and for the attention q/k/v and MLP fc1 of the
+///          transformer blocks (their o and fc2, which write into the residual stream, keep 0.02). At widths
+///          of 64..128, N(0, 0.02) shrinks a signal ~5x per layer and makes the attention logits ~0, so
+///          training sat on the mean image for hundreds of steps (glyphs never left it; docs/tokenizer.md).
+enum class InitScheme { Small, Unit };
+
+inline const char* init_scheme_name(InitScheme s) { return s == InitScheme::Small ? "small" : "unit"; }
+inline InitScheme init_scheme_from_name(const std::string& n) {
+  if (n == "small") return InitScheme::Small;
+  if (n == "unit") return InitScheme::Unit;
+  detail::fail("init_scheme_from_name", "unknown initialisation '", n, "' (expected small or unit)");
+}
+
+/// Initialises the parameters (deterministic in `seed`) with `scheme`; the output MLP's last layer is
+/// N(0, 0.02) in both.
 template <class ExecSpace, class T, class M>
-void init_tokenizer(const ExecSpace& space, const optim::ParamArena<T, M>& a, std::uint64_t seed) {
+void init_tokenizer(const ExecSpace& space, const optim::ParamArena<T, M>& a, std::uint64_t seed,
+                    InitScheme scheme = InitScheme::Unit) {
   for (const auto& s : a.layout.slots()) {
     const std::string& nm = s.name;
     auto ends = [&](const char* suf) {
@@ -179,9 +208,15 @@ void init_tokenizer(const ExecSpace& space, const optim::ParamArena<T, M>& a, st
       optim::init_zeros(space, a, s);
     } else {
       const bool raw = nm == "enc.pix_x.weight" || nm == "enc.pix_f.weight" || nm == "enc.pos.weight" ||
-                       nm == "dec.pos.weight" || nm == "dec.in.weight" || nm == "dec.q.fc1.weight";
+                       nm == "dec.pos.weight" || nm == "dec.in.weight" || nm == "dec.q.fc1.weight" ||
+                       nm == "enc.pix_g.weight" || nm == "dec.mod.weight";
+      const bool chain = nm == "enc.pix_kv.weight" || nm == "enc.proj.weight" || nm == "enc.bottleneck.weight" ||
+                         nm == "dec.kv.weight" || nm == "dec.q.fc2.weight" || nm == "dec.head.fc1.weight" ||
+                         ends(".attn.q.weight") || ends(".attn.k.weight") || ends(".attn.v.weight") ||
+                         ends(".mlp.fc1.weight");
+      const bool unit = raw || (scheme == InitScheme::Unit && chain);
       const double fan_in = double(s.shape.size() == 2 ? s.shape[1] : 1);
-      optim::init_normal(space, a, s, seed, 0.0, raw ? 1.0 / std::sqrt(fan_in) : 0.02);
+      optim::init_normal(space, a, s, seed, 0.0, unit ? 1.0 / std::sqrt(fan_in) : 0.02);
     }
   }
 }

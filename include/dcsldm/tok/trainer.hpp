@@ -61,6 +61,7 @@ struct TrainOptions {
   double mse_weight = 1.0;        ///< weight of the MSE term
   std::vector<int> in_res{28}, out_res{28};
   std::uint64_t seed = 1;
+  InitScheme init = InitScheme::Unit;  ///< initialisation of a fresh start (tokenizer_params.hpp)
   std::int64_t log_every = 50;
   std::int64_t ckpt_every = 500;
   std::string ckpt_path;  ///< "" = no checkpoints; else <ckpt_path> (+ ".ema" for the EMA)
@@ -99,7 +100,7 @@ class TokenizerTrainer {
 
   /// Fresh start: initialise the weights (seed) and the EMA as a copy.
   void init(const ExecSpace& space) {
-    model_.init(space, opt_.seed);
+    model_.init(space, opt_.seed, opt_.init);
     Kokkos::deep_copy(space, ema_.params, model_.arena().params);
     step_ = 0;
   }
