@@ -180,3 +180,29 @@ TEST_CASE("dit trainer: the loss falls, samples follow the classes, resume conti
   CHECK(to_doubles(tr2.model().arena().params) == final_params);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("latent sets: round trip, statistics, bad files refused with their name", "[dit][io]") {
+  const auto cfg = small_config();
+  const dit::LatentSet s = toy_set(cfg, 10);
+  const auto dir = std::filesystem::temp_directory_path() / "dcsldm_test_latent_set";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "l.safetensors").string();
+  s.save(path);
+  const dit::LatentSet b = dit::LatentSet::load(path);
+  CHECK(b.count == 10);
+  CHECK(b.z == s.z);
+  CHECK(b.labels == s.labels);
+  // Statistics per (level, channel): channel 0 of class +-1 alternates, so its mean is 0.2 * (mean token).
+  const auto st = dit::latent_stats(b, cfg.level_sizes);
+  REQUIRE(st.first.size() == std::size_t(cfg.levels() * cfg.latent_channels));
+  CHECK(st.first[0] == Approx(0.2 * 0.5).margin(0.1));  // level 1 = tokens 0, 1
+  CHECK(st.second[0] > 0.9);                              // +-1 around it
+  CHECK_THROWS_WITH(dit::latent_stats(b, {2, 2}), Catch::Contains("level sizes add up to 4 tokens, the set has 8"));
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 8);
+  CHECK_THROWS_WITH(dit::LatentSet::load(path), Catch::Contains("l.safetensors"));
+  // A DiT model file is not a latent set.
+  dit::Dit<Exec, float> m(cfg);
+  m.save(path);
+  CHECK_THROWS_WITH(dit::LatentSet::load(path), Catch::Contains("is not a dcsldm latent set"));
+  std::filesystem::remove_all(dir);
+}

@@ -260,15 +260,14 @@ class FlowSampler {
                 int split, double cfg_scale, const Latent& v) {
     const auto& cfg = dit.config();
     const int S = cfg.tokens_upto(levels);
-    const auto xs = Kokkos::subview(x, Kokkos::ALL, std::make_pair(0, S), Kokkos::ALL);
     ++evals_;
     if (cfg_scale == 1.0 || cfg.num_classes == 0) {
       Kokkos::deep_copy(space, b.t, T(t));
       dit.velocity(space, contiguous(space, x, S, b.xp), b.t, b.labels, levels, split, contiguous_out(v, S, b.v1));
       scatter_out(space, v, S, b.v1);
-      (void)xs;
       return;
     }
+    const auto xs = Kokkos::subview(x, Kokkos::ALL, std::make_pair(0, S), Kokkos::ALL);
     ensure_guided(space, cfg, b);
     const int B = b.B;
     Kokkos::deep_copy(space, b.t2, T(t));
