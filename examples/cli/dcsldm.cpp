@@ -6,6 +6,9 @@
 //   dcsldm train-dit       --tokenizer M --out D [--steps N] [...]
 //   dcsldm generate        --tokenizer M --model D --out DIR [--class C] [--n N] [--levels m] [--res R1,R2]
 //                          [--steps S] [--sampler euler|heun|dpm++2m] [--cfg X] [--seed S] [--progressive]
+//   dcsldm train-classifier --out C [--steps N] [...]
+//   dcsldm eval-generation [--tokenizer M] [--model D] [--classifier C] [--n N] [--levels m1,m2] [--steps S]
+//                          [--sampler S] [--cfg X] [--seed S] [--progressive] [--json F]
 // Every subcommand has --help. Usage errors exit with status 2, runtime errors (bad files, bad data) with 1,
 // both with a message naming the problem.
 #include "args.hpp"
@@ -13,11 +16,13 @@
 #include <xtensor/xmath.hpp>
 
 #include <dcsldm/baseline/vit_autoencoder.hpp>
+#include <dcsldm/cls/trainer.hpp>
 #include <dcsldm/dit/latent_set.hpp>
 #include <dcsldm/dit/sampler.hpp>
 #include <dcsldm/dit/trainer.hpp>
 #include <dcsldm/data/idx.hpp>
 #include <dcsldm/image/png.hpp>
+#include <dcsldm/eval/generation_eval.hpp>
 #include <dcsldm/eval/tokenizer_eval.hpp>
 #include <dcsldm/tok/model.hpp>
 #include <dcsldm/tok/train_sources.hpp>
@@ -665,6 +670,172 @@ int cmd_generate(int argc, char** argv) {
   return 0;
 }
 
+
+// ---------------------------------------------------------------------------------- train-classifier
+namespace cls = dcsldm::cls;
+
+int cmd_train_classifier(int argc, char** argv) {
+  cli::Args a("train-classifier",
+              "Train the library's small convolutional Fashion-MNIST classifier (the feature extractor and judge\n"
+              "of eval-generation) and report its accuracy on the test split.",
+              {{"out", "FILE", "classifier model file to write", ""},
+               {"steps", "N", "training steps", "6000"},
+               {"batch", "N", "batch size", "128"},
+               {"lr", "X", "peak learning rate", "2e-3"},
+               {"warmup", "N", "warm-up steps", "200"},
+               {"shift", "P", "random translation in pixels", "2"},
+               {"no-flip", "", "no random horizontal flips", ""},
+               {"seed", "S", "random seed", "1"},
+               {"log-every", "N", "steps between progress lines", "200"}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string out = a.required("out");
+  cls::ClassifierTrainOptions o;
+  o.steps = a.integer("steps", o.steps, 1, 100000000);
+  o.batch = int(a.integer("batch", o.batch, 1, 65536));
+  o.lr = a.real("lr", o.lr, 1e-7, 1.0);
+  o.min_lr = 0.01 * o.lr;
+  o.warmup = a.integer("warmup", 200, 0, 100000000);
+  o.shift = int(a.integer("shift", o.shift, 0, 14));
+  o.flip = !a.has("no-flip");
+  o.seed = std::uint64_t(a.integer("seed", 1, 0, (1ll << 62)));
+  o.log_every = int(a.integer("log-every", 200, 1, 100000000));
+  namespace data = dcsldm::data;
+  const auto train = data::load_fashion_mnist(data::Split::Train);
+  const auto test = data::load_fashion_mnist(data::Split::Test);
+  const std::vector<int> ytrain(train.labels.begin(), train.labels.end()), ytest(test.labels.begin(), test.labels.end());
+  Exec space;
+  cls::ClassifierConfig c;
+  cls::ClassifierTrainer<Exec, float> tr(c, o, {train.images.data(), ytrain.data(), std::int64_t(ytrain.size())});
+  tr.init(space);
+  std::printf("train-classifier: %s, %zu parameters, %zu training images, batch %d, %lld steps, backend %s\n", out.c_str(),
+              tr.model().num_params(), ytrain.size(), o.batch, (long long)o.steps, backend_name().c_str());
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  tr.run(space);
+  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double acc = cls::classifier_accuracy(space, tr.model(), test.images.data(), ytest.data(), std::int64_t(ytest.size()));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", acc);
+  tr.model().save(out, {{"train.steps", std::to_string(o.steps)}, {"eval.test_accuracy", buf}});
+  std::printf("test accuracy %.2f %% (%zu images); wrote %s after %.1f s of training\n", 100 * acc, ytest.size(),
+              out.c_str(), train_s);
+  return 0;
+}
+
+
+// ----------------------------------------------------------------------------------- eval-generation
+int cmd_eval_generation(int argc, char** argv) {
+  cli::Args a("eval-generation",
+              "Measure class-conditional generation on Fashion-MNIST: class accuracy of the samples under the\n"
+              "library's classifier, Fréchet distance of its features and sliced Wasserstein distance of\n"
+              "Laplacian-pyramid patches, both against the training split; the same for the held-out test split\n"
+              "(the floors). --levels takes a list: one record per value (the compute-quality curve).",
+              {{"tokenizer", "FILE", "tokenizer model", "examples/models/fmnist_tok.safetensors"},
+               {"model", "FILE", "DiT model", "examples/models/fmnist_dit.safetensors"},
+               {"classifier", "FILE", "classifier model", "examples/models/fmnist_cls.safetensors"},
+               {"n", "N", "generated samples (labels i % 10) and test images for the floor", "1000"},
+               {"ref-n", "N", "training images in the reference", "10000"},
+               {"levels", "m1,m2", "levels to generate (default: all)", ""},
+               {"steps", "S", "sampler steps", "50"},
+               {"sampler", "NAME", "euler, heun or dpm++2m", "euler"},
+               {"shift", "X", "time shift of the schedule", "1"},
+               {"cfg", "X", "classifier-free guidance scale", "1.5"},
+               {"seed", "S", "random seed", "0"},
+               {"batch", "N", "samples per generation batch", "100"},
+               {"progressive", "", "level by level (finished levels held clean)", ""},
+               {"json", "FILE", "write the results as JSON", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string tok_path = a.str("tokenizer", "examples/models/fmnist_tok.safetensors");
+  const std::string dit_path = a.str("model", "examples/models/fmnist_dit.safetensors");
+  const std::string cls_path = a.str("classifier", "examples/models/fmnist_cls.safetensors");
+  eval::GenerateOptions go;
+  go.n = int(a.integer("n", 1000, 2, 10000));
+  const int ref_n = int(a.integer("ref-n", 10000, 2, 60000));
+  go.batch = int(a.integer("batch", 100, 1, 4096));
+  go.progressive = a.has("progressive");
+  go.sample.steps = int(a.integer("steps", 50, 1, 10000));
+  try {
+    go.sample.integrator = dit::integrator_from_name(a.str("sampler", "euler"));
+  } catch (const std::exception& e) {
+    throw cli::UsageError(std::string("--sampler: ") + e.what());
+  }
+  go.sample.shift = a.real("shift", 1.0, 1e-3, 1e3);
+  go.sample.cfg = a.real("cfg", 1.5, 0, 100);
+  go.sample.seed = std::uint64_t(a.integer("seed", 0, 0, (1ll << 62)));
+  Exec space;
+  Tok tk = Tok::load(tok_path);
+  DitF dm = DitF::load(dit_path);
+  auto clf = cls::Classifier<Exec, float>::load(cls_path, 100);
+  if (dm.config().num_classes != clf.config().num_classes)
+    throw std::runtime_error("'" + dit_path + "' has " + std::to_string(dm.config().num_classes) + " classes, '" +
+                             cls_path + "' " + std::to_string(clf.config().num_classes));
+  if (tk.config().channels != clf.config().channels)
+    throw std::runtime_error("'" + tok_path + "' and '" + cls_path + "' differ in image channels");
+  const std::vector<int> levels = a.int_list("levels", {dm.config().levels()}, 1, dm.config().levels());
+  go.res = clf.config().res;
+  namespace data = dcsldm::data;
+  const auto train = data::load_fashion_mnist(data::Split::Train);
+  const auto test = data::load_fashion_mnist(data::Split::Test);
+  const std::vector<int> ytest(test.labels.begin(), test.labels.end());
+  const double test_acc = cls::classifier_accuracy(space, clf, test.images.data(), ytest.data(), std::int64_t(ytest.size()));
+  eval::ReferenceSet ref;
+  ref.images = train.images.data();
+  ref.n = ref_n;
+  ref.stats = eval::feature_stats(space, clf, train.images.data(), ref_n);
+  std::printf("eval-generation: classifier test accuracy %.2f %%; reference: %d training images\n", 100 * test_acc, ref_n);
+  std::fflush(stdout);
+  const eval::ImageScore floor =
+      eval::score_images(space, clf, test.images.data(), go.n, ytest.data(), ref);
+  std::printf("floor (first %d test images vs train): fd %.4f  swd %.3f  accuracy %.2f %%\n", go.n, floor.fd,
+              floor.swd.mean, 100 * floor.class_accuracy);
+  std::fflush(stdout);
+  dit::FlowSampler<Exec, float> sampler;
+  eval::JsonWriter j;
+  j.begin_object();
+  j.field("tokenizer", tok_path).field("model", dit_path).field("classifier", cls_path);
+  j.field("n", go.n).field("ref_n", ref_n).field("steps", go.sample.steps);
+  j.field("sampler", std::string(dit::integrator_name(go.sample.integrator))).field("cfg", go.sample.cfg);
+  j.field("shift", go.sample.shift).field("seed", (long long)go.sample.seed).field("progressive", go.progressive);
+  j.field("backend", backend_name());
+  j.field("classifier_test_accuracy", test_acc).field("fd_floor", floor.fd).field("swd_floor", floor.swd.mean);
+  j.field("floor_class_accuracy", floor.class_accuracy);
+  std::vector<eval::ImageScore> scores;
+  std::vector<eval::GeneratedImages> gens;
+  j.key("runs").begin_array();
+  for (int m : levels) {
+    go.levels = m;
+    eval::GeneratedImages g = eval::generate_images(space, dm, tk, sampler, go);
+    const eval::ImageScore sc = eval::score_images(space, clf, g.images.data(), g.n, g.labels.data(), ref);
+    std::printf("levels %d: class accuracy %.2f %%  fd %.4f (%.2fx floor)  swd %.3f (%.2fx floor)  "
+                "%.2f ms/sample DiT + %.2f ms/sample decode (%lld evaluations)\n",
+                m, 100 * sc.class_accuracy, sc.fd, sc.fd / floor.fd, sc.swd.mean, sc.swd.mean / floor.swd.mean,
+                1e3 * g.dit_seconds / g.n, 1e3 * g.decode_seconds / g.n, g.evaluations);
+    std::fflush(stdout);
+    j.begin_object(true);
+    j.field("levels", m).field("class_accuracy", sc.class_accuracy).field("fd", sc.fd).field("swd", sc.swd.mean);
+    j.key("swd_per_level").begin_array(true);
+    for (double v : sc.swd.per_level) j.value(v);
+    j.end_array();
+    j.field("dit_seconds_per_sample", g.dit_seconds / g.n).field("decode_seconds_per_sample", g.decode_seconds / g.n);
+    j.field("evaluations", g.evaluations);
+    j.end_object();
+    scores.push_back(sc);
+  }
+  j.end_array();
+  // Top-level fields: the run with the most levels (all levels by default).
+  const std::size_t best = std::size_t(std::max_element(levels.begin(), levels.end()) - levels.begin());
+  j.field("levels", levels[best]).field("class_accuracy", scores[best].class_accuracy);
+  j.field("fd", scores[best].fd).field("swd", scores[best].swd.mean);
+  j.end_object();
+  if (a.has("json")) {
+    eval::write_json_atomic(a.str("json"), j.str());
+    std::printf("wrote %s\n", a.str("json").c_str());
+  }
+  return 0;
+}
+
 const char* kUsage =
     "usage: dcsldm <command> [options]   (dcsldm <command> --help for each)\n\n"
     "commands:\n"
@@ -673,7 +844,9 @@ const char* kUsage =
     "  eval-tokenizer    reconstruction PSNR/SSIM vs exact ground truth and bicubic; level allocation\n"
     "  train-baseline-ae train the conventional fixed-patch ViT autoencoder (the comparison baseline)\n"
     "  train-dit         train a class-conditional DCS-DiT on a tokenizer's Fashion-MNIST latents\n"
-    "  generate          sample latents with a DiT and decode them at any resolution (PNG grids)\n";
+    "  generate          sample latents with a DiT and decode them at any resolution (PNG grids)\n"
+    "  train-classifier  train the Fashion-MNIST classifier used by eval-generation\n"
+    "  eval-generation   class accuracy, FD and SWD of generated samples, with the test-split floors\n";
 
 }  // namespace
 
@@ -694,6 +867,8 @@ int main(int argc, char** argv) {
     else if (cmd == "train-baseline-ae") rc = cmd_train_baseline_ae(argc, argv);
     else if (cmd == "train-dit") rc = cmd_train_dit(argc, argv);
     else if (cmd == "generate") rc = cmd_generate(argc, argv);
+    else if (cmd == "train-classifier") rc = cmd_train_classifier(argc, argv);
+    else if (cmd == "eval-generation") rc = cmd_eval_generation(argc, argv);
     else {
       std::fprintf(stderr, "dcsldm: unknown command '%s'\n%s", cmd.c_str(), kUsage);
       rc = 2;

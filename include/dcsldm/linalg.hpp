@@ -2,3 +2,4 @@
 #pragma once
 
 #include <dcsldm/linalg/gemm.hpp>
+#include <dcsldm/linalg/sym_eigen.hpp>

@@ -5,6 +5,9 @@
 #include <dcsldm/nn/adaln.hpp>
 #include <dcsldm/nn/attention.hpp>
 #include <dcsldm/nn/attention_mask.hpp>
+#include <dcsldm/nn/avg_pool.hpp>
+#include <dcsldm/nn/conv2d.hpp>
+#include <dcsldm/nn/cross_entropy.hpp>
 #include <dcsldm/nn/fourier_features.hpp>
 #include <dcsldm/nn/label_embedding.hpp>
 #include <dcsldm/nn/layer_norm.hpp>

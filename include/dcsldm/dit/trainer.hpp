@@ -53,6 +53,20 @@ struct DitStepStats {
   double loss = 0, grad_norm = 0, lr = 0;
 };
 
+namespace detail {
+// d(mean squared error)/dv for the noisy tokens; the clean prefix (n < split) gets no gradient. A
+// namespace-scope functor: nvcc cannot launch a kernel on a type private to a class.
+template <class T, class M>
+struct FlowLossGrad {
+  View3<T, M> v, tgt, dv;
+  int split;
+  T scale;
+  KOKKOS_INLINE_FUNCTION void operator()(const int b, const int n, const int ch) const {
+    dv(b, n, ch) = n < split ? T(0) : scale * (v(b, n, ch) - tgt(b, n, ch));
+  }
+};
+}  // namespace detail
+
 template <class ExecSpace, class T = float>
 class DitTrainer {
  public:
@@ -177,7 +191,7 @@ class DitTrainer {
     Kokkos::parallel_for("dcsldm::dit_loss_grad",
                          Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(space, {0, 0, 0},
                                                                                                    {B, N, c}),
-                         LossGrad{v_, tgt_, dv_, split, T(2.0 / count)});
+                         detail::FlowLossGrad<T, M>{v_, tgt_, dv_, split, T(2.0 / count)});
     dit_backward(space, dv_, xt_, split, model_.params(), model_.grads(), cfg, p);
     DitStepStats st;
     st.grad_norm = optim::clip_grad_norm_readback(space, model_.arena().grads, opt_.clip);
@@ -230,15 +244,6 @@ class DitTrainer {
   const optim::ParamArena<T, M>& ema() const { return ema_; }
 
  private:
-  struct LossGrad {
-    View3<T, M> v, tgt, dv;
-    int split;
-    T scale;
-    KOKKOS_INLINE_FUNCTION void operator()(const int b, const int n, const int ch) const {
-      dv(b, n, ch) = n < split ? T(0) : scale * (v(b, n, ch) - tgt(b, n, ch));
-    }
-  };
-
   DitTrainOptions opt_;
   const LatentSet& data_;
   Dit<ExecSpace, T> model_;
