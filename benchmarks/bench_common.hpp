@@ -65,5 +65,6 @@ void register_gemm();
 void register_attention();
 void register_layer_norm_gelu();
 void register_tokenizer();
+void register_dit();
 
 }  // namespace dcsldm::bench

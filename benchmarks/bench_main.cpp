@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
       dcsldm::bench::register_attention();
       dcsldm::bench::register_layer_norm_gelu();
       dcsldm::bench::register_tokenizer();
+      dcsldm::bench::register_dit();
       benchmark::RunSpecifiedBenchmarks();
       benchmark::Shutdown();
     }

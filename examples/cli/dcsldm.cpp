@@ -248,8 +248,9 @@ int cmd_train_baseline_ae(int argc, char** argv) {
                {"patch", "P", "patch size in pixels", "4"},
                {"width", "D", "transformer width", "128"},
                {"layers", "N", "encoder and decoder blocks each", "3"},
-               {"latent-tokens", "N", "latent tokens", "32"},
+               {"latent-tokens", "N", "latent tokens (0: one per patch, the 2D latent of a conventional LDM)", "32"},
                {"latent-channels", "c", "channels per latent token", "8"},
+               {"init", "NAME", "initialisation scheme: small or unit (as train-tokenizer's --init)", "small"},
                {"seed", "S", "random seed", "1"},
                {"log-every", "N", "steps between progress lines", "50"}});
   a.parse(argc, argv, 2);
@@ -259,7 +260,7 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   c.patch = int(a.integer("patch", 4, 1, 28));
   c.width = int(a.integer("width", 128, 8, 4096));
   c.layers = int(a.integer("layers", 3, 1, 64));
-  c.latent_tokens = int(a.integer("latent-tokens", 32, 1, 4096));
+  c.latent_tokens = int(a.integer("latent-tokens", 32, 0, 4096));
   c.latent_channels = int(a.integer("latent-channels", 8, 1, 4096));
   if (28 % c.patch) throw cli::UsageError("--patch " + std::to_string(c.patch) + " does not divide 28");
   tok::TrainOptions o;
@@ -273,7 +274,11 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   auto src = tok::fashion_mnist_source(o.seed);
   Exec space;
   dcsldm::baseline::VitAutoencoder<Exec, float> m(c, o.batch, dcsldm::optim::ArenaState::ParamsAndOptimizer);
-  m.init(space, o.seed);
+  try {
+    m.init(space, o.seed, tok::init_scheme_from_name(a.str("init", "small")));
+  } catch (const dcsldm::Error& e) {
+    throw cli::UsageError(std::string("--init: ") + e.what());
+  }
   dcsldm::optim::ParamArena<float, Mem> ema(m.arena().layout, dcsldm::optim::ArenaState::Params);
   Kokkos::deep_copy(ema.params, m.arena().params);
   dcsldm::optim::AdamW adam;
@@ -281,13 +286,13 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   const dcsldm::optim::WarmupCosine sched{o.lr, o.min_lr, o.warmup, o.steps};
   const std::size_t B = std::size_t(o.batch), n = B * 28 * 28;
   dcsldm::View1<float, Mem> x("x", n), y("y", n), t("t", n), dy("dy", n), dy2("dy2", n), loss("loss", 3);
-  dcsldm::View3<float, Mem> z("z", B, std::size_t(c.latent_tokens), std::size_t(c.latent_channels));
-  dcsldm::View3<float, Mem> dz("dz", B, std::size_t(c.latent_tokens), std::size_t(c.latent_channels));
-  dcsldm::View3<float, Mem> zeros("zeros", B, std::size_t(c.latent_tokens), std::size_t(c.latent_channels));
+  dcsldm::View3<float, Mem> z("z", B, std::size_t(c.latent_count()), std::size_t(c.latent_channels));
+  dcsldm::View3<float, Mem> dz("dz", B, std::size_t(c.latent_count()), std::size_t(c.latent_channels));
+  dcsldm::View3<float, Mem> zeros("zeros", B, std::size_t(c.latent_count()), std::size_t(c.latent_channels));
   auto hx = Kokkos::create_mirror_view(x);
   auto ht = Kokkos::create_mirror_view(t);
   std::printf("train-baseline-ae: %s, %zu parameters, latent %d x %d, batch %d, %lld steps, backend %s\n", out.c_str(),
-              m.num_params(), c.latent_tokens, c.latent_channels, o.batch, (long long)o.steps, backend_name().c_str());
+              m.num_params(), c.latent_count(), c.latent_channels, o.batch, (long long)o.steps, backend_name().c_str());
   const auto t0 = std::chrono::steady_clock::now();
   double l1 = 0, mse = 0;
   int cnt = 0;
@@ -379,7 +384,7 @@ int cmd_eval_tokenizer(int argc, char** argv) {
       if (!m) m = std::make_unique<dcsldm::baseline::VitAutoencoder<Exec, float>>(
                   dcsldm::baseline::VitAutoencoder<Exec, float>::load(model_path, int(B)));
       dcsldm::View1<float, Mem> x("x", n), y("y", n);
-      dcsldm::View3<float, Mem> z("z", B, std::size_t(ac.latent_tokens), std::size_t(ac.latent_channels));
+      dcsldm::View3<float, Mem> z("z", B, std::size_t(ac.latent_count()), std::size_t(ac.latent_channels));
       auto hx = Kokkos::create_mirror_view(x);
       std::copy(in.data(), in.data() + n, hx.data());
       Kokkos::deep_copy(x, hx);
@@ -488,10 +493,54 @@ int cmd_eval_tokenizer(int argc, char** argv) {
 // ------------------------------------------------------------------------------------------ train-dit
 namespace dit = dcsldm::dit;
 using DitF = dit::Dit<Exec, float>;
+using VitAe = dcsldm::baseline::VitAutoencoder<Exec, float>;
+
+/// The latent codec a DiT works over: a DCS-Tok tokenizer (any resolution, L levels) or the conventional
+/// 2D-latent baseline autoencoder (its training resolution only; its latent is one level).
+struct Codec {
+  std::string path;
+  std::unique_ptr<Tok> tok;
+  std::unique_ptr<VitAe> ae;
+  std::vector<int> level_sizes;
+  int latent_channels = 0, channels = 1;
+
+  /// `batch`: the baseline's fixed batch (DCS-Tok takes any).
+  static Codec load(const std::string& path, int batch) {
+    const dcsldm::io::SafeTensors header = dcsldm::io::SafeTensors::read(path);
+    const auto it = header.metadata().find("dcsldm.kind");
+    const std::string kind = it == header.metadata().end() ? "" : it->second;
+    Codec c;
+    c.path = path;
+    if (kind == "vit_autoencoder") {
+      c.ae = std::make_unique<VitAe>(VitAe::load(path, batch));
+      const auto& ac = c.ae->config();
+      c.level_sizes = {ac.latent_count()};
+      c.latent_channels = ac.latent_channels;
+      c.channels = ac.channels;
+    } else {
+      c.tok = std::make_unique<Tok>(Tok::load(path));
+      c.level_sizes = c.tok->config().level_sizes;
+      c.latent_channels = c.tok->config().latent_channels;
+      c.channels = c.tok->config().channels;
+    }
+    return c;
+  }
+  std::string name() const { return tok ? "DCS-Tok" : "fixed-patch 2D-latent autoencoder"; }
+  /// Resolutions it decodes: any >= k for DCS-Tok, its own for the baseline.
+  void check_res(int r) const {
+    if (ae && r != ae->config().res)
+      throw cli::UsageError("--res " + std::to_string(r) + ": the baseline autoencoder '" + path + "' decodes " +
+                            std::to_string(ae->config().res) + " px only");
+  }
+  void decode(Exec space, const dcsldm::View3<float, Mem>& z, int levels, const tok::View5<float, Mem>& y) {
+    if (tok) return tok->decode(space, z, levels, y);
+    ae->decode(space, z, y.data());
+  }
+};
 
 /// Fashion-MNIST train latents of `tokenizer`, cached in `cache` (reused when it was made from the same
 /// tokenizer file contents: its size and modification time are recorded).
-dit::LatentSet fmnist_latents(const std::string& tokenizer, const std::string& cache, Tok& tk, Exec space) {
+dit::LatentSet fmnist_latents(const std::string& tokenizer, const std::string& cache, Codec& codec, Exec space) {
   namespace fs = std::filesystem;
   const std::string stamp = tokenizer + " size " + std::to_string(fs::file_size(tokenizer)) + " mtime " +
                             std::to_string(fs::last_write_time(tokenizer).time_since_epoch().count());
@@ -509,8 +558,35 @@ dit::LatentSet fmnist_latents(const std::string& tokenizer, const std::string& c
   std::printf("latents: encoding the %zu Fashion-MNIST training images with %s\n", labels.size(), tokenizer.c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
-  dit::LatentSet s = dit::encode_images(space, tk, d.images.data(), int(d.images.shape(0)), 28, 28, labels, 250,
-                                        "fmnist:train of " + stamp);
+  dit::LatentSet s;
+  if (codec.tok) {
+    s = dit::encode_images(space, *codec.tok, d.images.data(), int(d.images.shape(0)), 28, 28, labels, 250,
+                           "fmnist:train of " + stamp);
+  } else {  // the baseline: its fixed batch, 28 px
+    VitAe& ae = *codec.ae;
+    const int B = ae.batch(), Z = ae.config().latent_count(), c = ae.config().latent_channels, count = int(labels.size());
+    const std::size_t per = 28 * 28, zl = std::size_t(Z) * std::size_t(c);
+    s.count = count;
+    s.tokens = Z;
+    s.channels = c;
+    s.labels = labels;
+    s.source = "fmnist:train of " + stamp;
+    s.z.resize(std::size_t(count) * zl);
+    dcsldm::View1<float, Mem> x("x", std::size_t(B) * per);
+    dcsldm::View3<float, Mem> z("z", std::size_t(B), std::size_t(Z), std::size_t(c));
+    auto hx = Kokkos::create_mirror_view(x);
+    auto hz = Kokkos::create_mirror_view(z);
+    for (int i0 = 0; i0 < count; i0 += B) {
+      const int m = std::min(B, count - i0);
+      for (std::size_t k = 0; k < std::size_t(B) * per; ++k)
+        hx.data()[k] = k < std::size_t(m) * per ? d.images.data()[std::size_t(i0) * per + k] : 0.f;
+      Kokkos::deep_copy(space, x, hx);
+      ae.encode(space, x.data(), z);
+      Kokkos::deep_copy(space, hz, z);
+      space.fence();
+      std::copy(hz.data(), hz.data() + std::size_t(m) * zl, s.z.begin() + std::ptrdiff_t(std::size_t(i0) * zl));
+    }
+  }
   std::printf("latents: encoded %d images in %.1f s\n", s.count,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   std::fflush(stdout);
@@ -554,17 +630,17 @@ int cmd_train_dit(int argc, char** argv) {
   o.ckpt_every = a.integer("ckpt-every", o.ckpt_every, 0, 100000000);
   o.ckpt_path = out + ".ckpt";
   Exec space;
-  Tok tk = Tok::load(tok_path);
+  Codec codec = Codec::load(tok_path, 250);
   dit::DitConfig c;
-  c.level_sizes = tk.config().level_sizes;
-  c.latent_channels = tk.config().latent_channels;
+  c.level_sizes = codec.level_sizes;
+  c.latent_channels = codec.latent_channels;
   c.width = int(a.integer("width", c.width, 8, 4096));
   c.heads = int(a.integer("heads", c.heads, 1, 256));
   c.layers = int(a.integer("layers", c.layers, 1, 256));
   c.num_classes = 10;
   if (c.width % c.heads != 0)
     throw cli::UsageError("--width " + std::to_string(c.width) + " is not divisible by --heads " + std::to_string(c.heads));
-  const dit::LatentSet data = fmnist_latents(tok_path, a.str("latents", out + ".latents.safetensors"), tk, space);
+  const dit::LatentSet data = fmnist_latents(tok_path, a.str("latents", out + ".latents.safetensors"), codec, space);
   dit::DitTrainer<Exec, float> tr(c, o, data);
   const bool resumed = !a.has("no-resume") && tr.resume(space);
   if (!resumed) tr.init(space);
@@ -605,14 +681,18 @@ int cmd_generate(int argc, char** argv) {
   if (a.help()) return std::cout << a.usage(), 0;
   const std::string tok_path = a.required("tokenizer"), dit_path = a.required("model"), out = a.required("out");
   Exec space;
-  Tok tk = Tok::load(tok_path);
   DitF dm = DitF::load(dit_path);
   const auto& dc = dm.config();
-  if (dc.level_sizes != tk.config().level_sizes || dc.latent_channels != tk.config().latent_channels)
-    throw std::runtime_error("'" + dit_path + "' models latents of another layout than the tokenizer '" + tok_path + "'");
   const int levels = int(a.integer("levels", dc.levels(), 1, dc.levels()));
   const int n = int(a.integer("n", 8, 1, 4096));
-  const std::vector<int> res = a.int_list("res", {28}, tk.config().k, 4096);
+  std::vector<int> classes;
+  if (a.has("class")) classes.push_back(int(a.integer("class", 0, 0, dc.num_classes - 1)));
+  else for (int k = 0; k < dc.num_classes; ++k) classes.push_back(k);
+  Codec codec = Codec::load(tok_path, int(classes.size()) * n);
+  if (dc.level_sizes != codec.level_sizes || dc.latent_channels != codec.latent_channels)
+    throw std::runtime_error("'" + dit_path + "' models latents of another layout than the tokenizer '" + tok_path + "'");
+  const std::vector<int> res = a.int_list("res", {28}, codec.tok ? codec.tok->config().k : 1, 4096);
+  for (int r : res) codec.check_res(r);
   dit::SampleOptions so;
   so.steps = int(a.integer("steps", 50, 1, 10000));
   try {
@@ -623,9 +703,6 @@ int cmd_generate(int argc, char** argv) {
   so.shift = a.real("shift", 1.0, 1e-3, 1e3);
   so.cfg = a.real("cfg", 1.5, 0, 100);
   so.seed = std::uint64_t(a.integer("seed", 0, 0, (1ll << 62)));
-  std::vector<int> classes;
-  if (a.has("class")) classes.push_back(int(a.integer("class", 0, 0, dc.num_classes - 1)));
-  else for (int k = 0; k < dc.num_classes; ++k) classes.push_back(k);
   std::vector<int> labels;
   for (int k : classes)
     for (int i = 0; i < n; ++i) labels.push_back(k);
@@ -636,7 +713,7 @@ int cmd_generate(int argc, char** argv) {
   namespace im = dcsldm::image;
   auto decode_grid = [&](int m, int r) {
     tok::View5<float, Mem> y("y", std::size_t(B), 1, std::size_t(r), std::size_t(r), 1);
-    tk.decode(space, z, m, y);
+    codec.decode(space, z, m, y);
     auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
     im::ImageBatch imgs({std::size_t(B), std::size_t(r), std::size_t(r), 1});
     for (std::size_t i = 0; i < imgs.size(); ++i) imgs.data()[i] = std::min(1.0f, std::max(0.0f, hy.data()[i]));
@@ -765,13 +842,17 @@ int cmd_eval_generation(int argc, char** argv) {
   go.sample.cfg = a.real("cfg", 1.5, 0, 100);
   go.sample.seed = std::uint64_t(a.integer("seed", 0, 0, (1ll << 62)));
   Exec space;
-  Tok tk = Tok::load(tok_path);
   DitF dm = DitF::load(dit_path);
   auto clf = cls::Classifier<Exec, float>::load(cls_path, 100);
+  go.batch = std::min(go.batch, go.n);
+  Codec codec = Codec::load(tok_path, go.batch);
+  if (dm.config().level_sizes != codec.level_sizes || dm.config().latent_channels != codec.latent_channels)
+    throw std::runtime_error("'" + dit_path + "' models latents of another layout than the tokenizer '" + tok_path + "'");
+  codec.check_res(clf.config().res);
   if (dm.config().num_classes != clf.config().num_classes)
     throw std::runtime_error("'" + dit_path + "' has " + std::to_string(dm.config().num_classes) + " classes, '" +
                              cls_path + "' " + std::to_string(clf.config().num_classes));
-  if (tk.config().channels != clf.config().channels)
+  if (codec.channels != clf.config().channels)
     throw std::runtime_error("'" + tok_path + "' and '" + cls_path + "' differ in image channels");
   const std::vector<int> levels = a.int_list("levels", {dm.config().levels()}, 1, dm.config().levels());
   go.res = clf.config().res;
@@ -794,7 +875,7 @@ int cmd_eval_generation(int argc, char** argv) {
   dit::FlowSampler<Exec, float> sampler;
   eval::JsonWriter j;
   j.begin_object();
-  j.field("tokenizer", tok_path).field("model", dit_path).field("classifier", cls_path);
+  j.field("tokenizer", tok_path).field("codec", codec.name()).field("model", dit_path).field("classifier", cls_path);
   j.field("n", go.n).field("ref_n", ref_n).field("steps", go.sample.steps);
   j.field("sampler", std::string(dit::integrator_name(go.sample.integrator))).field("cfg", go.sample.cfg);
   j.field("shift", go.sample.shift).field("seed", (long long)go.sample.seed).field("progressive", go.progressive);
@@ -806,7 +887,10 @@ int cmd_eval_generation(int argc, char** argv) {
   j.key("runs").begin_array();
   for (int m : levels) {
     go.levels = m;
-    eval::GeneratedImages g = eval::generate_images(space, dm, tk, sampler, go);
+    auto decode = [&](const dcsldm::View3<float, Mem>& z, int lv, const tok::View5<float, Mem>& y) {
+      codec.decode(space, z, lv, y);
+    };
+    eval::GeneratedImages g = eval::generate_images(space, dm, decode, codec.channels, sampler, go);
     const eval::ImageScore sc = eval::score_images(space, clf, g.images.data(), g.n, g.labels.data(), ref);
     std::printf("levels %d: class accuracy %.2f %%  fd %.4f (%.2fx floor)  swd %.3f (%.2fx floor)  "
                 "%.2f ms/sample DiT + %.2f ms/sample decode (%lld evaluations)\n",

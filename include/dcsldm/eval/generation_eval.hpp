@@ -38,21 +38,21 @@ struct GenerateOptions {
   dit::SampleOptions sample;  ///< its seed is mixed with the batch index: every batch draws its own noise
 };
 
-/// Generates opt.n class-conditional samples (label i % K) in batches and decodes them at opt.res.
+/// Generates opt.n class-conditional samples (label i % K) in batches of B = min(opt.batch, opt.n) and
+/// decodes them at opt.res with `decode(z, levels, y)`: z (B, N, c) the sampled latent, y (B, 1, res, res,
+/// channels) to fill. Any decoder fits (DCS-Tok at any resolution, the conventional baseline at its own).
 /// Fences (timing); allocates its batch buffers once per call.
-template <class ExecSpace, class T>
-GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& dm, tok::Tokenizer<ExecSpace, T>& tk,
+template <class ExecSpace, class T, class Decode>
+GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& dm, Decode&& decode, int channels,
                                 dit::FlowSampler<ExecSpace, T>& sampler, const GenerateOptions& opt) {
   using M = typename ExecSpace::memory_space;
   const auto& dc = dm.config();
   const char* op = "generate_images";
-  DCSLDM_REQUIRE(dc.level_sizes == tk.config().level_sizes && dc.latent_channels == tk.config().latent_channels, op,
-                 "the DiT models latents of another layout than the tokenizer");
-  DCSLDM_REQUIRE(opt.n >= 1 && opt.batch >= 1 && opt.res >= 1, op, "n = ", opt.n, ", batch = ", opt.batch,
-                 ", res = ", opt.res, " must be >= 1");
+  DCSLDM_REQUIRE(opt.n >= 1 && opt.batch >= 1 && opt.res >= 1 && channels >= 1, op, "n = ", opt.n, ", batch = ",
+                 opt.batch, ", res = ", opt.res, ", channels = ", channels, " must be >= 1");
   const int levels = opt.levels == 0 ? dc.levels() : opt.levels;
   DCSLDM_REQUIRE(levels >= 1 && levels <= dc.levels(), op, "levels = ", levels, ", expected 1..", dc.levels());
-  const int K = std::max(1, dc.num_classes), C = tk.config().channels, R = opt.res;
+  const int K = std::max(1, dc.num_classes), C = channels, R = opt.res;
   GeneratedImages out;
   out.n = opt.n;
   out.res = R;
@@ -77,7 +77,7 @@ GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& 
     space.fence();
     const auto t1 = clock::now();
     out.evaluations += sampler.evaluations();
-    tk.decode(space, z, levels, y);
+    decode(z, levels, y);
     Kokkos::deep_copy(space, hy, y);
     space.fence();
     const auto t2 = clock::now();
@@ -90,6 +90,18 @@ GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& 
     }
   }
   return out;
+}
+
+/// generate_images with a DCS-Tok decoder (checks that the DiT models the tokenizer's latent layout).
+template <class ExecSpace, class T>
+GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& dm, tok::Tokenizer<ExecSpace, T>& tk,
+                                dit::FlowSampler<ExecSpace, T>& sampler, const GenerateOptions& opt) {
+  DCSLDM_REQUIRE(dm.config().level_sizes == tk.config().level_sizes &&
+                     dm.config().latent_channels == tk.config().latent_channels,
+                 "generate_images", "the DiT models latents of another layout than the tokenizer");
+  auto decode = [&](const View3<T, typename ExecSpace::memory_space>& z, int levels,
+                    const tok::View5<T, typename ExecSpace::memory_space>& y) { tk.decode(space, z, levels, y); };
+  return generate_images(space, dm, decode, tk.config().channels, sampler, opt);
 }
 
 /// A reference set: real images with the classifier's feature statistics.

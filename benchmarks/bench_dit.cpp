@@ -1,0 +1,71 @@
+// benchmarks/bench_dit.cpp: time of one DiT step (one velocity evaluation, batch 1 and 10, no guidance)
+// against the requested output resolution, for DCS-LDM and the conventional latent diffusion baseline.
+//   dcs      : the shipped fmnist DiT's shape (width 128, 4 heads, 4 blocks) over DCS-Tok's latent, 32
+//              tokens x 8 channels in 4 levels, whatever the output size: the output resolution only
+//              reaches the tokenizer's decoder (bench_tokenizer), never the DiT.
+//   baseline : the same DiT over the 2D latent of the fixed-patch autoencoder (7 px patches, 16 channels),
+//              (R / 7)^2 tokens for an R x R output: 16 at 28 px, 256 at 112 px, 4096 at 448 px.
+// The baseline at 448 px runs at batch 1 only (batch 10 would hold 2.7 GB of attention scores).
+// Weights do not change the cost, so they are random. Names: dit_step/{dcs,baseline}/res:<R>/batch:<B>;
+// counter "tokens".
+#include "bench_common.hpp"
+
+#include <dcsldm/dit/model.hpp>
+
+namespace dcsldm::bench {
+namespace {
+
+dit::DitConfig dit_config(bool baseline, int res) {
+  dit::DitConfig c;
+  c.width = 128;
+  c.heads = 4;
+  c.layers = 4;
+  c.num_classes = 10;
+  if (baseline) {
+    const int g = res / 7;
+    c.level_sizes = {g * g};
+    c.latent_channels = 16;
+  } else {
+    c.level_sizes = {4, 4, 8, 16};
+    c.latent_channels = 8;
+  }
+  return c;
+}
+
+void run_dit_step(benchmark::State& state, bool baseline, int res, int batch) {
+  const Exec space;
+  const dit::DitConfig cfg = dit_config(baseline, res);
+  dit::Dit<Exec, float> model(cfg);
+  model.init(space, 1);
+  const std::size_t B = std::size_t(batch), N = std::size_t(cfg.latent_tokens()), c = std::size_t(cfg.latent_channels);
+  V3<float> x("x", B, N, c), v("v", B, N, c);
+  V1<float> t("t", B);
+  Kokkos::View<int*, Mem> labels("labels", B);
+  fill(x, 3);
+  Kokkos::deep_copy(t, 0.5f);
+  model.velocity(space, x, t, labels, cfg.levels(), 0, v);  // builds the plan
+  space.fence();
+  for (auto _ : state) {
+    model.velocity(space, x, t, labels, cfg.levels(), 0, v);
+    space.fence();
+  }
+  state.counters["tokens"] = double(N);
+  state.counters["output_pixels"] = double(res) * double(res);
+}
+
+}  // namespace
+
+void register_dit() {
+  for (const bool baseline : {false, true})
+    for (const int batch : {1, 10})
+      for (const int r : {28, 112, 448}) {
+        if (baseline && batch > 1 && r > 112) continue;  // 10 x 4096 tokens: 2.7 GB of attention scores
+        const std::string name = std::string("dit_step/") + (baseline ? "baseline" : "dcs") + "/res:" +
+                                 std::to_string(r) + "/batch:" + std::to_string(batch);
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_dit_step(s, baseline, r, batch); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+}
+
+}  // namespace dcsldm::bench
