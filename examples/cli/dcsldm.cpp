@@ -663,9 +663,10 @@ int cmd_generate(int argc, char** argv) {
   cli::Args a("generate",
               "Generate images: the DiT samples latents (levels 1..m), the tokenizer decodes the SAME latents at\n"
               "every requested resolution. Writes <out>/sample_<i>_<res>.png and <out>/grid_<res>.png (one row per\n"
-              "class when --class is not given); --progressive also writes the per-level previews.",
-              {{"tokenizer", "FILE", "tokenizer model", ""},
-               {"model", "FILE", "DiT model", ""},
+              "class when --class is not given); --progressive also writes the per-level previews\n"
+              "<out>/preview_level<l>.png and <out>/progressive.png (first sample of each class, levels 1..m across).",
+              {{"tokenizer", "FILE", "tokenizer model", "examples/models/fmnist_tok.safetensors"},
+               {"model", "FILE", "DiT model", "examples/models/fmnist_dit.safetensors"},
                {"out", "DIR", "output folder (created)", ""},
                {"class", "C", "class label 0..9 (default: every class)", ""},
                {"n", "N", "samples per class", "8"},
@@ -679,7 +680,8 @@ int cmd_generate(int argc, char** argv) {
                {"progressive", "", "level by level, with a preview after each level", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
-  const std::string tok_path = a.required("tokenizer"), dit_path = a.required("model"), out = a.required("out");
+  const std::string tok_path = a.str("tokenizer", "examples/models/fmnist_tok.safetensors");
+  const std::string dit_path = a.str("model", "examples/models/fmnist_dit.safetensors"), out = a.required("out");
   Exec space;
   DitF dm = DitF::load(dit_path);
   const auto& dc = dm.config();
@@ -721,14 +723,21 @@ int cmd_generate(int argc, char** argv) {
   };
   const auto t0 = std::chrono::steady_clock::now();
   if (a.has("progressive")) {
+    const int rs = res.back(), nc = int(classes.size());
+    im::ImageBatch strip({std::size_t(nc) * std::size_t(levels), std::size_t(rs), std::size_t(rs), std::size_t(codec.channels)});
+    const std::size_t per = std::size_t(rs) * std::size_t(rs) * std::size_t(codec.channels);
     const int done = sampler.progressive(space, dm, labels, levels, so, z, [&](int l, const dcsldm::View3<float, Mem>&) {
-      const im::ImageBatch g = decode_grid(l, res.back());
+      const im::ImageBatch g = decode_grid(l, rs);
       const std::string f = out + "/preview_level" + std::to_string(l) + ".png";
       im::write_png_grid(f, g, std::size_t(n));
+      for (int k = 0; k < nc; ++k)  // row k: the first sample of class k, column l - 1: its level-l preview
+        std::copy(g.data() + std::size_t(k) * std::size_t(n) * per, g.data() + (std::size_t(k) * std::size_t(n) + 1) * per,
+                  strip.data() + (std::size_t(k) * std::size_t(levels) + std::size_t(l - 1)) * per);
       std::printf("level %d: wrote %s\n", l, f.c_str());
       return true;
     });
-    (void)done;
+    im::write_png_grid(out + "/progressive.png", strip, std::size_t(levels));
+    std::printf("wrote %s/progressive.png (%d levels)\n", out.c_str(), done);
   } else {
     sampler.joint(space, dm, labels, levels, so, z);
   }
@@ -812,7 +821,8 @@ int cmd_eval_generation(int argc, char** argv) {
                {"model", "FILE", "DiT model", "examples/models/fmnist_dit.safetensors"},
                {"classifier", "FILE", "classifier model", "examples/models/fmnist_cls.safetensors"},
                {"n", "N", "generated samples (labels i % 10) and test images for the floor", "1000"},
-               {"ref-n", "N", "training images in the reference", "10000"},
+               {"ref-n", "N", "training images in the reference (FD)", "10000"},
+               {"swd-ref-n", "N", "training images the SWD compares against (the first of the reference)", "--n"},
                {"levels", "m1,m2", "levels to generate (default: all)", ""},
                {"steps", "S", "sampler steps", "50"},
                {"sampler", "NAME", "euler, heun or dpm++2m", "euler"},
@@ -865,6 +875,7 @@ int cmd_eval_generation(int argc, char** argv) {
   ref.images = train.images.data();
   ref.n = ref_n;
   ref.stats = eval::feature_stats(space, clf, train.images.data(), ref_n);
+  ref.swd_n = a.integer("swd-ref-n", go.n, 2, ref_n);
   std::printf("eval-generation: classifier test accuracy %.2f %%; reference: %d training images\n", 100 * test_acc, ref_n);
   std::fflush(stdout);
   const eval::ImageScore floor =
@@ -876,7 +887,7 @@ int cmd_eval_generation(int argc, char** argv) {
   eval::JsonWriter j;
   j.begin_object();
   j.field("tokenizer", tok_path).field("codec", codec.name()).field("model", dit_path).field("classifier", cls_path);
-  j.field("n", go.n).field("ref_n", ref_n).field("steps", go.sample.steps);
+  j.field("n", go.n).field("ref_n", ref_n).field("swd_ref_n", (long long)ref.swd_n).field("steps", go.sample.steps);
   j.field("sampler", std::string(dit::integrator_name(go.sample.integrator))).field("cfg", go.sample.cfg);
   j.field("shift", go.sample.shift).field("seed", (long long)go.sample.seed).field("progressive", go.progressive);
   j.field("backend", backend_name());

@@ -40,10 +40,16 @@ check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors
 check 2 "expected fmnist, glyphs or images" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --data mnist
 check 2 "given twice" info --model a --model b
 check 0 "--progressive" generate --help
-check 2 "missing required option '--tokenizer'" generate --model d.safetensors --out "$TMP/g"
+check 2 "missing required option '--out'" generate --model d.safetensors
+check 1 "cannot open 'd.safetensors'" generate --model d.safetensors --out "$TMP/g"
 check 2 "missing required option '--out'" train-dit --tokenizer t.safetensors
 check 1 "cannot open" generate --tokenizer "$TMP/missing.safetensors" --model d.safetensors --out "$TMP/g"
 check 1 "corrupt.safetensors" train-dit --tokenizer "$TMP/corrupt.safetensors" --out "$TMP/d.safetensors"
+check 0 "--classifier" eval-generation --help
+check 0 "--no-flip" train-classifier --help
+check 2 "missing required option '--out'" train-classifier
+check 2 "out of range" train-classifier --out "$TMP/c.safetensors" --steps 0
+check 2 "--init" train-baseline-ae --out "$TMP/b.safetensors" --init zeros --steps 1
 # With the shipped models (the README's main job): class, resolution and sampler errors.
 MODELS="$(dirname "$0")/../../examples/models"
 if [[ -f "$MODELS/fmnist_tok.safetensors" && -f "$MODELS/fmnist_dit.safetensors" ]]; then
@@ -54,6 +60,13 @@ if [[ -f "$MODELS/fmnist_tok.safetensors" && -f "$MODELS/fmnist_dit.safetensors"
   check 2 "unknown sampler 'ddim'" "${G[@]}" --sampler ddim
   check 2 "out of range" "${G[@]}" --levels 9
   check 1 "not a dcsldm DiT" generate --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_tok.safetensors" --out "$TMP/g"
+  E=(eval-generation --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_dit.safetensors")
+  check 1 "not a dcsldm classifier file" "${E[@]}" --classifier "$MODELS/fmnist_tok.safetensors"
+  check 1 "corrupt.safetensors" "${E[@]}" --classifier "$TMP/corrupt.safetensors"
+  check 2 "out of range" "${E[@]}" --levels 0
+  check 2 "out of range" "${E[@]}" --n 1
+  check 2 "unknown sampler 'ddim'" "${E[@]}" --sampler ddim
+  check 1 "another layout" eval-generation --tokenizer "$MODELS/fmnist_vitae.safetensors" --model "$MODELS/fmnist_dit.safetensors"
 else
   echo "FAIL: the shipped models are missing from $MODELS"
   fails=$((fails + 1))

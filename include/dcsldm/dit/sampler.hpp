@@ -80,6 +80,9 @@ struct SampleOptions {
   std::vector<double> grid;  ///< custom time grid (overrides steps/shift) when not empty
   double cfg = 1.0;          ///< guidance scale (1: no guidance; only with a class-conditional model)
   std::uint64_t seed = 0;
+  /// Called after every integration step with (level being generated, step done, steps of the level);
+  /// return false to cancel. No fence is implied: the step's kernels may still be running.
+  std::function<bool(int level, int step, int steps)> on_step;
   std::vector<double> times() const {
     if (grid.empty()) return time_grid(steps, shift);
     check_time_grid(grid);
@@ -162,17 +165,19 @@ class FlowSampler {
   using LevelCallback = std::function<bool(int level, const Latent& z)>;
 
   /// Joint generation of levels 1..m: z (B, N, c) receives the denormalised latent (rows of levels > m = 0).
-  /// labels: B class labels (num_classes = null), ignored for an unconditional model.
-  void joint(const ExecSpace& space, Dit<ExecSpace, T>& dit, const std::vector<int>& labels, int levels,
+  /// labels: B class labels (num_classes = null), ignored for an unconditional model. Returns false when
+  /// opt.on_step cancelled (z is then left as it was).
+  bool joint(const ExecSpace& space, Dit<ExecSpace, T>& dit, const std::vector<int>& labels, int levels,
              const SampleOptions& opt, const Latent& z) {
     Bufs& b = prepare(space, dit, labels, levels, z);
     fill_noise(space, b, opt.seed, 1, 0);  // stream of level 1: joint m = 1 equals progressive's first level
-    integrate(space, dit, b, levels, 0, opt);
+    if (!integrate(space, dit, b, levels, 0, opt)) return false;
     finish(space, dit, b, levels, z);
+    return true;
   }
 
   /// Progressive generation: level 1, then 2 with level 1 clean, ... up to `levels`; returns the number of
-  /// levels completed (fewer when the callback stopped).
+  /// levels completed (fewer when the callback or opt.on_step stopped).
   int progressive(const ExecSpace& space, Dit<ExecSpace, T>& dit, const std::vector<int>& labels, int levels,
                   const SampleOptions& opt, const Latent& z, const LevelCallback& cb = {}) {
     Bufs& b = prepare(space, dit, labels, levels, z);
@@ -181,7 +186,7 @@ class FlowSampler {
     for (int l = 1; l <= levels; ++l) {
       const int split = cfg.tokens_upto(l - 1);
       fill_noise(space, b, opt.seed, std::uint64_t(l), split);
-      integrate(space, dit, b, l, split, opt);
+      if (!integrate(space, dit, b, l, split, opt)) return l - 1;
       finish(space, dit, b, l, z);
       if (cb && !cb(l, z)) return l;
     }
@@ -308,7 +313,7 @@ class FlowSampler {
     tok::copy_row_block(space, src, 0, v, 0, S);
   }
 
-  void integrate(const ExecSpace& space, Dit<ExecSpace, T>& dit, Bufs& b, int levels, int split,
+  bool integrate(const ExecSpace& space, Dit<ExecSpace, T>& dit, Bufs& b, int levels, int split,
                  const SampleOptions& opt) {
     const auto& cfg = dit.config();
     const std::vector<double> ts = opt.times();
@@ -355,7 +360,9 @@ class FlowSampler {
           break;
         }
       }
+      if (opt.on_step && !opt.on_step(levels, int(i) + 1, int(ts.size()) - 1)) return false;
     }
+    return true;
   }
 
   Latent heun_buffer(const Bufs& b) {

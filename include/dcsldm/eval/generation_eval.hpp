@@ -108,7 +108,9 @@ GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& 
 struct ReferenceSet {
   const float* images = nullptr;  ///< (n, R, R, C)
   std::int64_t n = 0;
-  metrics::GaussianStats stats;
+  metrics::GaussianStats stats;   ///< classifier features of all n images (FD)
+  std::int64_t swd_n = 0;         ///< SWD compares against the first swd_n images (0: all n); SWD's cost
+                                  ///< grows with the set sizes, ProGAN compared equal-size sets
 };
 
 /// Feature statistics of n images under the classifier (fences).
@@ -142,7 +144,8 @@ ImageScore score_images(const ExecSpace& space, cls::Classifier<ExecSpace, T>& c
     s.class_accuracy = double(ok) / double(n);
   }
   s.fd = metrics::frechet_distance(metrics::gaussian_stats(f.data(), n, cc.hidden), ref.stats);
-  s.swd = metrics::sliced_wasserstein(images, n, ref.images, ref.n, cc.res, cc.res, cc.channels, swd);
+  const std::int64_t nref = ref.swd_n > 0 ? std::min(ref.swd_n, ref.n) : ref.n;
+  s.swd = metrics::sliced_wasserstein(images, n, ref.images, nref, cc.res, cc.res, cc.channels, swd);
   return s;
 }
 
