@@ -12,6 +12,7 @@
 #include <dcsldm/core/scratch.hpp>
 #include <dcsldm/dit/config.hpp>
 #include <dcsldm/dit/dit.hpp>
+#include <dcsldm/dit/prefix_cache.hpp>
 #include <dcsldm/dit/dit_params.hpp>
 #include <dcsldm/io/safetensors.hpp>
 #include <dcsldm/optim/param_arena.hpp>
@@ -169,6 +170,30 @@ class Dit {
     dit_forward(space, xt, t, labels, split, params_, cfg_, v, plan(int(xt.extent(0)), levels));
   }
 
+  /// The finished-levels cache of (batch, levels, split), built once per shape (dit/prefix_cache.hpp);
+  /// `split` must be the token count of a whole number of levels below `levels`.
+  DitPrefixCache<T, M>& prefix_cache(int batch, int levels, int split) {
+    const auto key = std::make_tuple(batch, levels, split);
+    auto it = prefix_.find(key);
+    if (it == prefix_.end()) it = prefix_.emplace(key, make_dit_prefix_cache(cfg_, params_, batch, levels, split)).first;
+    return it->second;
+  }
+  /// Fills `cache` from the clean rows x0 (B, split, c) (normalised) and the batch's labels.
+  template <class XV, class LV>
+  void fill_prefix(const ExecSpace& space, const XV& x0, const LV& labels, DitPrefixCache<T, M>& cache) {
+    int m = 0;
+    while (m < cfg_.levels() && cfg_.tokens_upto(m) < cache.split) ++m;
+    DCSLDM_REQUIRE(cfg_.tokens_upto(m) == cache.split, "Dit::fill_prefix", "split = ", cache.split,
+                   " is not the token count of whole levels");
+    dit_fill_prefix(space, x0, labels, params_, cfg_, plan(cache.batch, m), cache);
+  }
+  /// v (B, Tq, c) of the noisy rows xt (B, Tq, c) after fill_prefix (dit_forward_tail).
+  template <class XV, class TV, class LV, class VV>
+  void velocity_tail(const ExecSpace& space, const XV& xt, const TV& t, const LV& labels,
+                     const DitPrefixCache<T, M>& cache, const VV& v) {
+    dit_forward_tail(space, xt, t, labels, params_, cfg_, v, cache);
+  }
+
  private:
   template <class ZV>
   void apply_stats(const ExecSpace& space, const ZV& z, bool inverse) const {
@@ -190,6 +215,7 @@ class Dit {
   View1<T, M> tok_mean_, tok_inv_std_;
   Scratch<T, M> scratch_{"dcsldm::dit_scratch"};
   std::map<Key, std::pair<DitPlan<T, M>, std::size_t>> plans_;
+  std::map<std::tuple<int, int, int>, DitPrefixCache<T, M>> prefix_;
 };
 
 }  // namespace dcsldm::dit

@@ -26,6 +26,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace dcsldm::dit {
@@ -83,6 +84,9 @@ struct SampleOptions {
   /// Called after every integration step with (level being generated, step done, steps of the level);
   /// return false to cancel. No fence is implied: the step's kernels may still be running.
   std::function<bool(int level, int step, int steps)> on_step;
+  /// Progressive mode: compute the finished levels once per level (dit/prefix_cache.hpp) instead of at
+  /// every step. Same result up to rounding; false runs the full sequence every step (the reference).
+  bool prefix_cache = true;
   std::vector<double> times() const {
     if (grid.empty()) return time_grid(steps, shift);
     check_time_grid(grid);
@@ -186,7 +190,11 @@ class FlowSampler {
     for (int l = 1; l <= levels; ++l) {
       const int split = cfg.tokens_upto(l - 1);
       fill_noise(space, b, opt.seed, std::uint64_t(l), split);
-      if (!integrate(space, dit, b, l, split, opt)) return l - 1;
+      tail_ = nullptr;
+      if (split > 0 && opt.prefix_cache) tail_ = &prepare_tail(space, dit, b, l, split, opt.cfg);
+      const bool ok = integrate(space, dit, b, l, split, opt);
+      tail_ = nullptr;
+      if (!ok) return l - 1;
       finish(space, dit, b, l, z);
       if (cb && !cb(l, z)) return l;
     }
@@ -260,12 +268,80 @@ class FlowSampler {
     tok::copy_row_block(space, b.xp, split, b.x, split, N - split);
   }
 
+  /// Buffers of the cached path for one (batch, levels, split): the prefix cache of the (possibly doubled)
+  /// batch, its clean rows, the noisy rows in and the velocity out.
+  struct Tail {
+    DitPrefixCache<T, M>* cache = nullptr;
+    bool guided = false;
+    Latent x0, xt, vt;               // (B', split, c), (B', Tq, c) x2, B' = B or 2B
+    View1<T, M> t;                   // (B')
+    Kokkos::View<int*, M> labels;    // (B')
+  };
+
+  Tail& prepare_tail(const ExecSpace& space, Dit<ExecSpace, T>& dit, Bufs& b, int levels, int split, double cfg_scale) {
+    const auto& cfg = dit.config();
+    const bool guided = cfg_scale != 1.0 && cfg.num_classes > 0;
+    const int B = b.B, Bp = guided ? 2 * B : B, S = cfg.tokens_upto(levels), Tq = S - split;
+    const std::size_t c = std::size_t(cfg.latent_channels);
+    auto key = std::make_tuple(Bp, levels, split);
+    auto it = tails_.find(key);
+    if (it == tails_.end()) {
+      Tail nt;
+      nt.guided = guided;
+      nt.x0 = Latent("dcsldm::sampler_prefix_x0", std::size_t(Bp), std::size_t(split), c);
+      nt.xt = Latent("dcsldm::sampler_tail_x", std::size_t(Bp), std::size_t(Tq), c);
+      nt.vt = Latent("dcsldm::sampler_tail_v", std::size_t(Bp), std::size_t(Tq), c);
+      nt.t = View1<T, M>("dcsldm::sampler_tail_t", std::size_t(Bp));
+      nt.labels = Kokkos::View<int*, M>("dcsldm::sampler_tail_labels", std::size_t(Bp));
+      it = tails_.emplace(key, nt).first;
+    }
+    Tail& tl = it->second;
+    tl.cache = &dit.prefix_cache(Bp, levels, split);
+    const auto xs = Kokkos::subview(b.x, Kokkos::ALL, std::make_pair(0, split), Kokkos::ALL);
+    if (guided) {
+      Kokkos::parallel_for("dcsldm::sampler_dup",
+                           Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
+                               space, {0, 0, 0}, {B, split, int(c)}),
+                           Impl::DupRows<decltype(xs), Latent>{xs, tl.x0, B});
+      Kokkos::deep_copy(space, Kokkos::subview(tl.labels, std::make_pair(0, B)), b.labels);
+      Kokkos::deep_copy(space, Kokkos::subview(tl.labels, std::make_pair(B, 2 * B)), cfg.num_classes);
+    } else {
+      tok::copy_row_block(space, b.x, 0, tl.x0, 0, split);
+      Kokkos::deep_copy(space, tl.labels, b.labels);
+    }
+    dit.fill_prefix(space, tl.x0, tl.labels, *tl.cache);
+    return tl;
+  }
+
+  /// velocity() over the noisy rows with the finished levels from the cache (tail_ set by progressive()).
+  void velocity_tail(const ExecSpace& space, Dit<ExecSpace, T>& dit, Bufs& b, const Latent& x, double t,
+                     double cfg_scale, const Latent& v) {
+    Tail& tl = *tail_;
+    const int B = b.B, split = tl.cache->split, Tq = tl.cache->Tq, c = int(x.extent(2));
+    Kokkos::deep_copy(space, tl.t, T(t));
+    const auto xs = Kokkos::subview(x, Kokkos::ALL, std::make_pair(split, split + Tq), Kokkos::ALL);
+    const auto vs = Kokkos::subview(v, Kokkos::ALL, std::make_pair(split, split + Tq), Kokkos::ALL);
+    using Pol = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>;
+    if (tl.guided) {
+      Kokkos::parallel_for("dcsldm::sampler_dup", Pol(space, {0, 0, 0}, {B, Tq, c}),
+                           Impl::DupRows<decltype(xs), Latent>{xs, tl.xt, B});
+      dit.velocity_tail(space, tl.xt, tl.t, tl.labels, *tl.cache, tl.vt);
+      Kokkos::parallel_for("dcsldm::sampler_guide", Pol(space, {0, 0, 0}, {B, Tq, c}),
+                           Impl::GuideRows<decltype(vs), Latent>{tl.vt, vs, B, T(cfg_scale)});
+    } else {
+      tok::copy_row_block(space, x, split, tl.xt, 0, Tq);
+      dit.velocity_tail(space, tl.xt, tl.t, tl.labels, *tl.cache, tl.vt);
+      tok::copy_row_block(space, tl.vt, 0, v, split, Tq);
+    }
+  }
+
   /// v = DiT(x, t) (guided when cfg != 1) on the first `levels` levels.
   void velocity(const ExecSpace& space, Dit<ExecSpace, T>& dit, Bufs& b, const Latent& x, double t, int levels,
                 int split, double cfg_scale, const Latent& v) {
     const auto& cfg = dit.config();
     const int S = cfg.tokens_upto(levels);
     ++evals_;
+    if (tail_) return velocity_tail(space, dit, b, x, t, cfg_scale, v);
     if (cfg_scale == 1.0 || cfg.num_classes == 0) {
       Kokkos::deep_copy(space, b.t, T(t));
       dit.velocity(space, contiguous(space, x, S, b.xp), b.t, b.labels, levels, split, contiguous_out(v, S, b.v1));
@@ -382,6 +458,8 @@ class FlowSampler {
 
   std::map<int, Bufs> bufs_;
   std::map<int, Latent> heun_;
+  std::map<std::tuple<int, int, int>, Tail> tails_;
+  Tail* tail_ = nullptr;  // set during a cached level of progressive()
   int evals_ = 0;
 };
 
