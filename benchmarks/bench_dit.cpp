@@ -6,11 +6,14 @@
 //   baseline : the same DiT over the 2D latent of the fixed-patch autoencoder (7 px patches, 16 channels),
 //              (R / 7)^2 tokens for an R x R output: 16 at 28 px, 256 at 112 px, 4096 at 448 px.
 // The baseline at 448 px runs at batch 1 only (batch 10 would hold 2.7 GB of attention scores).
+// dit_progressive/{cached,uncached}: one progressive generation (4 levels x 20 DPM-Solver++(2M) steps,
+// CFG 1.5, batch 10) with and without the cache of finished levels (dit/prefix_cache.hpp).
 // Weights do not change the cost, so they are random. Names: dit_step/{dcs,baseline}/res:<R>/batch:<B>;
 // counter "tokens".
 #include "bench_common.hpp"
 
 #include <dcsldm/dit/model.hpp>
+#include <dcsldm/dit/sampler.hpp>
 
 namespace dcsldm::bench {
 namespace {
@@ -53,9 +56,39 @@ void run_dit_step(benchmark::State& state, bool baseline, int res, int batch) {
   state.counters["output_pixels"] = double(res) * double(res);
 }
 
+/// One progressive generation (4 levels, 20 DPM-Solver++(2M) steps each, CFG 1.5, batch 10) with and
+/// without the cache of finished levels.
+void run_progressive(benchmark::State& state, bool cached) {
+  const Exec space;
+  const dit::DitConfig cfg = dit_config(false, 28);
+  dit::Dit<Exec, float> model(cfg);
+  model.init(space, 1);
+  fill(model.arena().params, 5, 0.05);
+  dit::FlowSampler<Exec, float> sampler;
+  dit::SampleOptions o;
+  o.steps = 20;
+  o.integrator = dit::Integrator::DpmSolver2M;
+  o.cfg = 1.5;
+  o.prefix_cache = cached;
+  const std::vector<int> labels = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  V3<float> z("z", labels.size(), std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+  sampler.progressive(space, model, labels, cfg.levels(), o, z);
+  space.fence();
+  for (auto _ : state) {
+    sampler.progressive(space, model, labels, cfg.levels(), o, z);
+    space.fence();
+  }
+  state.counters["evaluations"] = double(sampler.evaluations());
+}
+
 }  // namespace
 
 void register_dit() {
+  for (const bool cached : {false, true})
+    benchmark::RegisterBenchmark(cached ? "dit_progressive/cached" : "dit_progressive/uncached",
+                                 [=](benchmark::State& s) { run_progressive(s, cached); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   for (const bool baseline : {false, true})
     for (const int batch : {1, 10})
       for (const int r : {28, 112, 448}) {
