@@ -46,6 +46,10 @@ using Mem = Exec::memory_space;
 using Tok = dcsldm::tok::Tokenizer<Exec, float>;
 namespace tok = dcsldm::tok;
 namespace eval = dcsldm::eval;
+namespace dit = dcsldm::dit;
+namespace cls = dcsldm::cls;
+using DitF = dit::Dit<Exec, float>;
+using VitAe = dcsldm::baseline::VitAutoencoder<Exec, float>;
 
 std::string backend_name() {
   std::ostringstream o;
@@ -73,20 +77,53 @@ struct Progress {
 
 // ------------------------------------------------------------------------------------------ info
 int cmd_info(int argc, char** argv) {
-  cli::Args a("info", "Print a model file's configuration, parameter count and the backend.",
-              {{"model", "FILE", "tokenizer model (.safetensors)", ""}});
+  cli::Args a("info",
+              "Print a model file's kind, configuration, parameter count, training metadata, and the backend and\n"
+              "threads this build runs on. Reads tokenizers, DiTs, classifiers and baseline autoencoders.",
+              {{"model", "FILE", "model file (.safetensors)", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
   const std::string path = a.required("model");
-  Tok t = Tok::load(path);
-  const auto& c = t.config();
-  std::printf("model: %s\nkind: tokenizer\nparameters: %zu\n", path.c_str(), t.num_params());
-  for (const auto& kv : c.to_metadata()) std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
-  std::printf("latent: %d tokens x %d channels = %d floats in %d levels\n", c.latent_tokens(), c.latent_channels,
-              c.latent_tokens() * c.latent_channels, c.levels());
   const dcsldm::io::SafeTensors f = dcsldm::io::SafeTensors::read(path);
+  const auto it = f.metadata().find("dcsldm.kind");
+  const std::string kind = it == f.metadata().end() ? "" : it->second;
+  std::size_t params = 0;
+  std::map<std::string, std::string> md;
+  std::string extra;
+  if (kind == "dit") {
+    DitF m = DitF::load(path);
+    params = m.num_params();
+    md = m.config().to_metadata();
+    extra = "latent: " + std::to_string(m.config().latent_tokens()) + " tokens x " +
+            std::to_string(m.config().latent_channels) + " channels in " + std::to_string(m.config().levels()) + " levels";
+  } else if (kind == "classifier") {
+    auto m = cls::Classifier<Exec, float>::load(path, 1);
+    params = m.num_params();
+    md = m.config().to_metadata();
+    extra = "features: " + std::to_string(m.config().hidden);
+  } else if (kind == "vit_autoencoder") {
+    VitAe m = VitAe::load(path, 1);
+    params = m.num_params();
+    md = m.config().to_metadata();
+    extra = "latent: " + std::to_string(m.config().latent_count()) + " tokens x " +
+            std::to_string(m.config().latent_channels) + " channels (" +
+            (m.config().patch_latent() ? "one per patch: a 2D latent" : "1D latent tokens") + ")";
+  } else {
+    Tok t = Tok::load(path);  // the tokenizer's loader names a wrong kind
+    const auto& c = t.config();
+    params = t.num_params();
+    md = c.to_metadata();
+    extra = "latent: " + std::to_string(c.latent_tokens()) + " tokens x " + std::to_string(c.latent_channels) +
+            " channels = " + std::to_string(c.latent_tokens() * c.latent_channels) + " floats in " +
+            std::to_string(c.levels()) + " levels";
+  }
+  std::printf("model: %s\nkind: %s\nparameters: %zu\n", path.c_str(), kind.c_str(), params);
+  for (const auto& kv : md)
+    if (kv.first != "dcsldm.kind") std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
+  std::printf("%s\n", extra.c_str());
   for (const auto& kv : f.metadata())
-    if (kv.first.rfind("train.", 0) == 0) std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
+    if (kv.first.rfind("train.", 0) == 0 || kv.first.rfind("eval.", 0) == 0)
+      std::printf("%s: %s\n", kv.first.c_str(), kv.second.c_str());
   std::printf("backend: %s\n", backend_name().c_str());
   return 0;
 }
@@ -491,9 +528,6 @@ int cmd_eval_tokenizer(int argc, char** argv) {
 
 
 // ------------------------------------------------------------------------------------------ train-dit
-namespace dit = dcsldm::dit;
-using DitF = dit::Dit<Exec, float>;
-using VitAe = dcsldm::baseline::VitAutoencoder<Exec, float>;
 
 /// The latent codec a DiT works over: a DCS-Tok tokenizer (any resolution, L levels) or the conventional
 /// 2D-latent baseline autoencoder (its training resolution only; its latent is one level).
@@ -758,7 +792,6 @@ int cmd_generate(int argc, char** argv) {
 
 
 // ---------------------------------------------------------------------------------- train-classifier
-namespace cls = dcsldm::cls;
 
 int cmd_train_classifier(int argc, char** argv) {
   cli::Args a("train-classifier",

@@ -31,6 +31,9 @@ check 2 "needs a value" eval-tokenizer --model
 check 1 "cannot open" eval-tokenizer --model "$TMP/missing.safetensors" --data fmnist:test --in-res 28
 check 1 "corrupt.safetensors" eval-tokenizer --model "$TMP/corrupt.safetensors" --data fmnist:test --in-res 28
 check 1 "corrupt.safetensors" info --model "$TMP/corrupt.safetensors"
+check 0 "kind: classifier" info --model "$(dirname "$0")/../../examples/models/fmnist_cls.safetensors"
+check 0 "kind: dit" info --model "$(dirname "$0")/../../examples/models/fmnist_dit.safetensors"
+check 0 "1D latent tokens" info --model "$(dirname "$0")/../../examples/models/fmnist_vitae.safetensors"
 check 2 "out of range" eval-tokenizer --model x --data fmnist:test --in-res 0
 check 2 "out of range" eval-tokenizer --model x --data fmnist:test --in-res 28 --out-res 28,100000
 check 2 "is not an integer" eval-tokenizer --model x --data fmnist:test --in-res 2x8
