@@ -53,7 +53,7 @@ struct DitStepStats {
   double loss = 0, grad_norm = 0, lr = 0;
 };
 
-namespace detail {
+namespace Impl {
 // d(mean squared error)/dv for the noisy tokens; the clean prefix (n < split) gets no gradient. A
 // namespace-scope functor: nvcc cannot launch a kernel on a type private to a class.
 template <class T, class M>
@@ -65,7 +65,7 @@ struct FlowLossGrad {
     dv(b, n, ch) = n < split ? T(0) : scale * (v(b, n, ch) - tgt(b, n, ch));
   }
 };
-}  // namespace detail
+}  // namespace Impl
 
 template <class ExecSpace, class T = float>
 class DitTrainer {
@@ -191,7 +191,7 @@ class DitTrainer {
     Kokkos::parallel_for("dcsldm::dit_loss_grad",
                          Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(space, {0, 0, 0},
                                                                                                    {B, N, c}),
-                         detail::FlowLossGrad<T, M>{v_, tgt_, dv_, split, T(2.0 / count)});
+                         Impl::FlowLossGrad<T, M>{v_, tgt_, dv_, split, T(2.0 / count)});
     dit_backward(space, dv_, xt_, split, model_.params(), model_.grads(), cfg, p);
     DitStepStats st;
     st.grad_norm = optim::clip_grad_norm_readback(space, model_.arena().grads, opt_.clip);
