@@ -58,6 +58,16 @@ std::string backend_name() {
   return o.str();
 }
 
+/// A shipped model's default path: examples/models/<name> under the working directory when it is there,
+/// else in the source tree this tool was built from.
+std::string shipped(const std::string& name) {
+  const std::string local = "examples/models/" + name;
+#ifdef DCSLDM_MODELS_DIR
+  if (!std::filesystem::exists(local)) return std::string(DCSLDM_MODELS_DIR) + "/" + name;
+#endif
+  return local;
+}
+
 /// Progress for long work: a rewritten line on a terminal, a log line every `every` items otherwise.
 struct Progress {
   std::string what;
@@ -741,8 +751,8 @@ int cmd_generate(int argc, char** argv) {
                {"progressive", "", "level by level, with a preview after each level", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
-  const std::string tok_path = a.str("tokenizer", "examples/models/fmnist_tok.safetensors");
-  const std::string dit_path = a.str("model", "examples/models/fmnist_dit.safetensors"), out = a.required("out");
+  const std::string tok_path = a.str("tokenizer", shipped("fmnist_tok.safetensors"));
+  const std::string dit_path = a.str("model", shipped("fmnist_dit.safetensors")), out = a.required("out");
   Exec space;
   DitF dm = DitF::load(dit_path);
   const auto& dc = dm.config();
@@ -894,9 +904,9 @@ int cmd_eval_generation(int argc, char** argv) {
                {"json", "FILE", "write the results as JSON", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
-  const std::string tok_path = a.str("tokenizer", "examples/models/fmnist_tok.safetensors");
-  const std::string dit_path = a.str("model", "examples/models/fmnist_dit.safetensors");
-  const std::string cls_path = a.str("classifier", "examples/models/fmnist_cls.safetensors");
+  const std::string tok_path = a.str("tokenizer", shipped("fmnist_tok.safetensors"));
+  const std::string dit_path = a.str("model", shipped("fmnist_dit.safetensors"));
+  const std::string cls_path = a.str("classifier", shipped("fmnist_cls.safetensors"));
   eval::GenerateOptions go;
   go.n = int(a.integer("n", 1000, 2, 10000));
   const int ref_n = int(a.integer("ref-n", 10000, 2, 60000));
