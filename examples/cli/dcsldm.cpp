@@ -1008,6 +1008,119 @@ int cmd_eval_generation(int argc, char** argv) {
   return 0;
 }
 
+
+// ------------------------------------------------------------------------------------- encode / decode
+int cmd_encode(int argc, char** argv) {
+  cli::Args a("encode",
+              "Encode images into latents with a DCS-Tok tokenizer: the latent has the same size whatever the input\n"
+              "resolution. Writes a latent set (safetensors: z (n, N, c), labels) that `decode` reads.",
+              {{"tokenizer", "FILE", "tokenizer model", "the shipped fmnist_tok"},
+               {"data", "SRC", "fmnist:test|fmnist:train|font:<path>|images:<folder of PNGs>", ""},
+               {"n", "N", "samples (0: all)", "100"},
+               {"in-res", "R", "input resolution (square)", "28"},
+               {"batch", "N", "encoding batch", "64"},
+               {"seed", "S", "seed of font placements", "0"},
+               {"out", "FILE", "latent set to write", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string tok_path = a.str("tokenizer", shipped("fmnist_tok.safetensors")), spec = a.required("data");
+  const std::string out = a.required("out");
+  const std::size_t n = std::size_t(a.integer("n", 100, 0, 10000000));
+  const int batch = int(a.integer("batch", 64, 1, 4096));
+  Exec space;
+  Tok tk = Tok::load(tok_path);
+  const int res = int(a.integer("in-res", 28, tk.config().k, 4096));
+  eval::SourceOptions so;
+  so.channels = tk.config().channels;
+  const eval::EvalSource src = eval::make_source(spec, n, std::uint64_t(a.integer("seed", 0, 0, (1ll << 62))), so);
+  std::vector<dcsldm::image::Image> imgs;
+  std::vector<std::int32_t> labels;
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    imgs.push_back(src.input(i, res));
+    labels.push_back(src.sample(i).label);
+  }
+  const dcsldm::image::ImageBatch b = dcsldm::image::stack_images(imgs);
+  const auto t0 = std::chrono::steady_clock::now();
+  dit::LatentSet z = dit::encode_images(space, tk, b.data(), int(b.shape()[0]), res, res, labels, batch,
+                                        spec + " at " + std::to_string(res) + " px, " + tok_path);
+  z.save(out);
+  std::printf("encoded %d images of %d px into %d x %d latents in %.2f s; wrote %s\n", z.count, res, z.tokens,
+              z.channels, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), out.c_str());
+  return 0;
+}
+
+int cmd_decode(int argc, char** argv) {
+  cli::Args a("decode",
+              "Decode a latent set (from `encode`) at any resolution and with any number of levels: PNG samples and\n"
+              "a grid per resolution.",
+              {{"tokenizer", "FILE", "tokenizer model", "the shipped fmnist_tok"},
+               {"latents", "FILE", "latent set (from encode)", ""},
+               {"res", "H[xW],...", "output sizes, e.g. 28,64x128", "28"},
+               {"levels", "m", "levels to decode (default: all)", ""},
+               {"n", "N", "first N latents (0: all)", "0"},
+               {"out", "DIR", "output folder (created)", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string tok_path = a.str("tokenizer", shipped("fmnist_tok.safetensors"));
+  const std::string lat_path = a.required("latents"), out = a.required("out");
+  // sizes: "28,64x128"
+  std::vector<std::pair<int, int>> sizes;
+  {
+    std::stringstream ss(a.str("res", "28"));
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      const std::size_t x = item.find('x');
+      auto num = [&](const std::string& t) {
+        char* end = nullptr;
+        const long v = std::strtol(t.c_str(), &end, 10);
+        if (t.empty() || !end || *end != '\0') throw cli::UsageError("--res: '" + item + "' is not H or HxW");
+        if (v < 1 || v > 16384) throw cli::UsageError("--res: " + t + " is out of range 1..16384");
+        return int(v);
+      };
+      sizes.emplace_back(num(item.substr(0, x)), x == std::string::npos ? num(item) : num(item.substr(x + 1)));
+    }
+    if (sizes.empty()) throw cli::UsageError("--res: empty list");
+  }
+  Exec space;
+  Tok tk = Tok::load(tok_path);
+  const auto& c = tk.config();
+  const dit::LatentSet z = dit::LatentSet::load(lat_path);
+  if (z.tokens != c.latent_tokens() || z.channels != c.latent_channels)
+    throw std::runtime_error("'" + lat_path + "' holds " + std::to_string(z.tokens) + " x " + std::to_string(z.channels) +
+                             " latents; '" + tok_path + "' decodes " + std::to_string(c.latent_tokens()) + " x " +
+                             std::to_string(c.latent_channels));
+  const int levels = int(a.integer("levels", c.levels(), 1, c.levels()));
+  const long long nn = a.integer("n", 0, 0, 10000000);
+  const int n = nn == 0 ? z.count : int(std::min<long long>(nn, z.count));
+  for (const auto& [h, w] : sizes)
+    if (std::min(h, w) < c.k)
+      throw cli::UsageError("--res " + std::to_string(h) + "x" + std::to_string(w) + ": the shorter side is below k = " +
+                            std::to_string(c.k));
+  std::filesystem::create_directories(out);
+  dcsldm::View3<float, Mem> zd("z", std::size_t(n), std::size_t(z.tokens), std::size_t(z.channels));
+  auto hz = Kokkos::create_mirror_view(zd);
+  std::copy(z.z.begin(), z.z.begin() + std::ptrdiff_t(std::size_t(n) * std::size_t(z.tokens) * std::size_t(z.channels)),
+            hz.data());
+  Kokkos::deep_copy(zd, hz);
+  namespace im = dcsldm::image;
+  for (const auto& [h, w] : sizes) {
+    tok::View5<float, Mem> y("y", std::size_t(n), 1, std::size_t(h), std::size_t(w), std::size_t(c.channels));
+    const auto t0 = std::chrono::steady_clock::now();
+    tk.decode(space, zd, levels, y);
+    space.fence();
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+    im::ImageBatch g({std::size_t(n), std::size_t(h), std::size_t(w), std::size_t(c.channels)});
+    for (std::size_t i = 0; i < g.size(); ++i) g.data()[i] = std::min(1.0f, std::max(0.0f, hy.data()[i]));
+    const std::string tag = std::to_string(h) + "x" + std::to_string(w);
+    im::write_png_grid(out + "/grid_" + tag + ".png", g, std::size_t(std::min(n, 10)));
+    for (int i = 0; i < n; ++i) im::write_png(out + "/sample_" + std::to_string(i) + "_" + tag + ".png", im::batch_item(g, std::size_t(i)));
+    std::printf("decoded %d latents (%d levels) at %s in %.3f s: %s/grid_%s.png\n", n, levels, tag.c_str(), sec,
+                out.c_str(), tag.c_str());
+  }
+  return 0;
+}
+
 const char* kUsage =
     "usage: dcsldm <command> [options]   (dcsldm <command> --help for each)\n\n"
     "commands:\n"
@@ -1017,6 +1130,8 @@ const char* kUsage =
     "  train-baseline-ae train the conventional fixed-patch ViT autoencoder (the comparison baseline)\n"
     "  train-dit         train a class-conditional DCS-DiT on a tokenizer's Fashion-MNIST latents\n"
     "  generate          sample latents with a DiT and decode them at any resolution (PNG grids)\n"
+    "  encode            images -> a latent set (fixed size whatever the input resolution)\n"
+    "  decode            a latent set -> images at any resolution and number of levels\n"
     "  train-classifier  train the Fashion-MNIST classifier used by eval-generation\n"
     "  eval-generation   class accuracy, FD and SWD of generated samples, with the test-split floors\n";
 
@@ -1040,6 +1155,8 @@ int main(int argc, char** argv) {
     else if (cmd == "train-dit") rc = cmd_train_dit(argc, argv);
     else if (cmd == "generate") rc = cmd_generate(argc, argv);
     else if (cmd == "train-classifier") rc = cmd_train_classifier(argc, argv);
+    else if (cmd == "encode") rc = cmd_encode(argc, argv);
+    else if (cmd == "decode") rc = cmd_decode(argc, argv);
     else if (cmd == "eval-generation") rc = cmd_eval_generation(argc, argv);
     else {
       std::fprintf(stderr, "dcsldm: unknown command '%s'\n%s", cmd.c_str(), kUsage);

@@ -63,6 +63,16 @@ if [[ -f "$MODELS/fmnist_tok.safetensors" && -f "$MODELS/fmnist_dit.safetensors"
   check 2 "unknown sampler 'ddim'" "${G[@]}" --sampler ddim
   check 2 "out of range" "${G[@]}" --levels 9
   check 1 "not a dcsldm DiT" generate --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_tok.safetensors" --out "$TMP/g"
+  check 2 "missing required option '--data'" encode --out "$TMP/z.safetensors"
+  check 1 "the Fashion-MNIST split must be" encode --data fmnist:valid --out "$TMP/z.safetensors"
+  check 2 "out of range" encode --data fmnist:test --in-res 2 --out "$TMP/z.safetensors"
+  check 0 "encoded 4 images" encode --data fmnist:test --n 4 --in-res 14 --out "$TMP/z.safetensors"
+  check 0 "decoded 4 latents (2 levels) at 16x40" decode --latents "$TMP/z.safetensors" --res 28,16x40 --levels 2 --out "$TMP/dec"
+  check 2 "is not H or HxW" decode --latents "$TMP/z.safetensors" --res 28y28 --out "$TMP/dec"
+  check 2 "out of range 1..16384" decode --latents "$TMP/z.safetensors" --res 0 --out "$TMP/dec"
+  check 2 "below k = 7" decode --latents "$TMP/z.safetensors" --res 5 --out "$TMP/dec"
+  check 1 "corrupt.safetensors" decode --latents "$TMP/corrupt.safetensors" --out "$TMP/dec"
+  check 1 "holds 32 x 8 latents" decode --latents "$TMP/z.safetensors" --tokenizer "$MODELS/glyphs_tok.safetensors" --out "$TMP/dec"
   E=(eval-generation --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_dit.safetensors")
   check 1 "not a dcsldm classifier file" "${E[@]}" --classifier "$MODELS/fmnist_tok.safetensors"
   check 1 "corrupt.safetensors" "${E[@]}" --classifier "$TMP/corrupt.safetensors"
