@@ -28,6 +28,7 @@
 #include <dcsldm/tok/train_sources.hpp>
 #include <dcsldm/tok/trainer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -1121,6 +1122,58 @@ int cmd_decode(int argc, char** argv) {
   return 0;
 }
 
+
+// --------------------------------------------------------------------------------------------- bench
+int cmd_bench(int argc, char** argv) {
+  cli::Args a("bench",
+              "Time the shipped (or given) models on this machine and backend: encode, decode and one DiT step per\n"
+              "resolution (median of --reps runs after a warm-up). The DiT never sees the resolution; the tokenizer's\n"
+              "pixel work grows with it. Google-Benchmark versions with the baselines: build/benchmarks/bench_dcsldm.",
+              {{"tokenizer", "FILE", "tokenizer model", "the shipped fmnist_tok"},
+               {"model", "FILE", "DiT model", "the shipped fmnist_dit"},
+               {"res", "R1,R2", "resolutions (square)", "28,112,448"},
+               {"batch", "N", "batch size", "1"},
+               {"reps", "N", "timed repetitions", "5"}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  Exec space;
+  Tok tk = Tok::load(a.str("tokenizer", shipped("fmnist_tok.safetensors")));
+  DitF dm = DitF::load(a.str("model", shipped("fmnist_dit.safetensors")));
+  const auto& c = tk.config();
+  const std::vector<int> res = a.int_list("res", {28, 112, 448}, c.k, 4096);
+  const int B = int(a.integer("batch", 1, 1, 4096)), reps = int(a.integer("reps", 5, 1, 1000));
+  auto median_ms = [&](auto&& fn) {
+    fn();
+    space.fence();
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      fn();
+      space.fence();
+      t.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  dcsldm::View3<float, Mem> z("z", std::size_t(B), std::size_t(c.latent_tokens()), std::size_t(c.latent_channels));
+  dcsldm::View3<float, Mem> v("v", std::size_t(B), std::size_t(c.latent_tokens()), std::size_t(c.latent_channels));
+  dcsldm::View1<float, Mem> t("t", std::size_t(B));
+  Kokkos::View<int*, Mem> labels("labels", std::size_t(B));
+  Kokkos::deep_copy(t, 0.5f);
+  std::printf("backend %s, batch %d, median of %d\n%6s %12s %12s %14s %12s\n", backend_name().c_str(), B, reps, "res",
+              "encode ms", "decode ms", "DiT step ms", "pixels");
+  for (int r : res) {
+    tok::View5<float, Mem> x("x", std::size_t(B), 1, std::size_t(r), std::size_t(r), std::size_t(c.channels));
+    Kokkos::deep_copy(x, 0.5f);
+    const double enc = median_ms([&] { tk.encode(space, x, z); });
+    const double dec = median_ms([&] { tk.decode(space, z, c.levels(), x); });
+    const double step = median_ms([&] { dm.velocity(space, z, t, labels, dm.config().levels(), 0, v); });
+    std::printf("%6d %12.3f %12.3f %14.3f %12d\n", r, enc, dec, step, r * r);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 const char* kUsage =
     "usage: dcsldm <command> [options]   (dcsldm <command> --help for each)\n\n"
     "commands:\n"
@@ -1132,6 +1185,7 @@ const char* kUsage =
     "  generate          sample latents with a DiT and decode them at any resolution (PNG grids)\n"
     "  encode            images -> a latent set (fixed size whatever the input resolution)\n"
     "  decode            a latent set -> images at any resolution and number of levels\n"
+    "  bench             encode / decode / DiT-step times per resolution on this machine\n"
     "  train-classifier  train the Fashion-MNIST classifier used by eval-generation\n"
     "  eval-generation   class accuracy, FD and SWD of generated samples, with the test-split floors\n";
 
@@ -1157,6 +1211,7 @@ int main(int argc, char** argv) {
     else if (cmd == "train-classifier") rc = cmd_train_classifier(argc, argv);
     else if (cmd == "encode") rc = cmd_encode(argc, argv);
     else if (cmd == "decode") rc = cmd_decode(argc, argv);
+    else if (cmd == "bench") rc = cmd_bench(argc, argv);
     else if (cmd == "eval-generation") rc = cmd_eval_generation(argc, argv);
     else {
       std::fprintf(stderr, "dcsldm: unknown command '%s'\n%s", cmd.c_str(), kUsage);

@@ -73,6 +73,8 @@ if [[ -f "$MODELS/fmnist_tok.safetensors" && -f "$MODELS/fmnist_dit.safetensors"
   check 2 "below k = 7" decode --latents "$TMP/z.safetensors" --res 5 --out "$TMP/dec"
   check 1 "corrupt.safetensors" decode --latents "$TMP/corrupt.safetensors" --out "$TMP/dec"
   check 1 "holds 32 x 8 latents" decode --latents "$TMP/z.safetensors" --tokenizer "$MODELS/glyphs_tok.safetensors" --out "$TMP/dec"
+  check 0 "DiT step ms" bench --res 28,56 --reps 1
+  check 2 "out of range" bench --res 3
   E=(eval-generation --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_dit.safetensors")
   check 1 "not a dcsldm classifier file" "${E[@]}" --classifier "$MODELS/fmnist_tok.safetensors"
   check 1 "corrupt.safetensors" "${E[@]}" --classifier "$TMP/corrupt.safetensors"
