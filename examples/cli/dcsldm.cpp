@@ -793,6 +793,15 @@ int cmd_generate(int argc, char** argv) {
     for (std::size_t i = 0; i < imgs.size(); ++i) imgs.data()[i] = std::min(1.0f, std::max(0.0f, hy.data()[i]));
     return imgs;
   };
+  Progress prog{"generate"};
+  {
+    const std::size_t total = std::size_t(so.steps) * std::size_t(a.has("progressive") ? levels : 1);
+    std::size_t done_steps = 0;
+    so.on_step = [&prog, total, done_steps](int, int, int) mutable {
+      prog(++done_steps, total);
+      return true;
+    };
+  }
   const auto t0 = std::chrono::steady_clock::now();
   if (a.has("progressive")) {
     const int rs = res.back(), nc = int(classes.size());
