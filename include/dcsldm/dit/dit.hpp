@@ -147,6 +147,26 @@ struct ConditionRows {
   }
 };
 
+/// The conditions of a forward, two rows per sample (2b: t = 0, 2b + 1: t_b), into the buffers of `p`
+/// (a DitPlan or a DitPrefixCache: t2, labels2, temb, c1, c1s, cond, s):
+/// s = SiLU(t.fc2(SiLU(t.fc1(sinusoid(1000 t)))) + label(y)).
+template <class ExecSpace, class TV, class LV, class T, class M, class P>
+void dit_conditions(const ExecSpace& space, const TV& t, const LV& labels, const DitParams<T, M>& w,
+                    const DitConfig& c, const P& p) {
+  Kokkos::parallel_for("dcsldm::dit_condition_rows", Kokkos::RangePolicy<ExecSpace>(space, 0, t.extent(0)),
+                       ConditionRows<TV, LV, View1<T, M>, Kokkos::View<int*, M>>{t, labels, p.t2, p.labels2,
+                                                                                c.num_classes});
+  nn::timestep_embedding_forward(space, p.t2, p.temb);
+  nn::linear_forward(space, p.temb, w.t_fc1, p.c1);
+  nn::silu_forward(space, p.c1, p.c1s);
+  nn::linear_forward(space, p.c1s, w.t_fc2, p.cond);
+  if (c.num_classes > 0) {
+    nn::label_embedding_forward(space, p.labels2, w.label, p.s);
+    nn::Impl::add_into(space, p.cond, p.s, p.cond);
+  }
+  nn::silu_forward(space, p.cond, p.s);
+}
+
 template <class V>
 auto rows(const V& v) {  // (B, S, D) -> (B*S, D)
   return View2<value_t<V>, typename V::memory_space>(v.data(), v.extent(0) * v.extent(1), v.extent(2));
@@ -187,19 +207,7 @@ void dit_forward(const ExecSpace& space, const XV& xt, const TV& t, const LV& la
   DCSLDM_REQUIRE(c.num_classes == 0 || labels.extent(0) == B, op, "labels has ", labels.extent(0),
                  " entries, expected B = ", B);
   DCSLDM_REQUIRE(split >= 0 && std::size_t(split) <= S, op, "split = ", split, ", expected 0..", S);
-  // Conditions.
-  Kokkos::parallel_for("dcsldm::dit_condition_rows", Kokkos::RangePolicy<ExecSpace>(space, 0, B),
-                       Impl::ConditionRows<TV, LV, View1<T, M>, Kokkos::View<int*, M>>{
-                           t, labels, p.t2, p.labels2, c.num_classes});
-  nn::timestep_embedding_forward(space, p.t2, p.temb);
-  nn::linear_forward(space, p.temb, w.t_fc1, p.c1);
-  nn::silu_forward(space, p.c1, p.c1s);
-  nn::linear_forward(space, p.c1s, w.t_fc2, p.cond);
-  if (c.num_classes > 0) {
-    nn::label_embedding_forward(space, p.labels2, w.label, p.s);
-    nn::Impl::add_into(space, p.cond, p.s, p.cond);
-  }
-  nn::silu_forward(space, p.cond, p.s);
+  Impl::dit_conditions(space, t, labels, w, c, p);
   // Tokens.
   const View2<T, M> xt2(const_cast<T*>(xt.data()), B * S, lc);
   const View3<T, M>& h0 = p.blocks.empty() ? p.xf : p.blocks[0].x;

@@ -123,19 +123,8 @@ void dit_forward_tail(const ExecSpace& space, const XV& xt, const TV& t, const L
   DCSLDM_REQUIRE(v.extent(0) == B && v.extent(1) == Tq && v.extent(2) == lc, op, "v is (", v.extent(0), ", ",
                  v.extent(1), ", ", v.extent(2), "), the cache expects (", B, ", ", Tq, ", ", lc, ")");
   DCSLDM_REQUIRE(t.extent(0) == B, op, "t has ", t.extent(0), " entries, expected B = ", B);
-  // Conditions (the same as dit_forward's; only the noisy row 2b + 1 is read below).
-  Kokkos::parallel_for("dcsldm::dit_condition_rows", Kokkos::RangePolicy<ExecSpace>(space, 0, B),
-                       Impl::ConditionRows<TV, LV, View1<T, M>, Kokkos::View<int*, M>>{
-                           t, labels, p.t2, p.labels2, c.num_classes});
-  nn::timestep_embedding_forward(space, p.t2, p.temb);
-  nn::linear_forward(space, p.temb, w.t_fc1, p.c1);
-  nn::silu_forward(space, p.c1, p.c1s);
-  nn::linear_forward(space, p.c1s, w.t_fc2, p.cond);
-  if (c.num_classes > 0) {
-    nn::label_embedding_forward(space, p.labels2, w.label, p.s);
-    nn::Impl::add_into(space, p.cond, p.s, p.cond);
-  }
-  nn::silu_forward(space, p.cond, p.s);
+  // Conditions (dit_forward's; only the noisy row 2b + 1 is read below).
+  Impl::dit_conditions(space, t, labels, w, c, p);
   // Tokens of rows [split, S): in(x_t) + pos[split:S].
   const View2<T, M> xt2(const_cast<T*>(xt.data()), B * Tq, lc);
   const View3<T, M>& h0 = p.blocks.empty() ? p.xf : p.blocks[0].x;
