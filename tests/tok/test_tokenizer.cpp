@@ -152,6 +152,50 @@ TEST_CASE("tokenizer: one latent decodes to any size, aspect and frame count", "
   REQUIRE_THROWS_WITH(model.encode(Exec(), wrongc, z), Catch::Contains("x is (2, 1, 8, 8, 3)"));
 }
 
+TEST_CASE("tokenizer: a decode over the memory budget runs in tiles and equals the whole-grid decode", "[tok]") {
+  auto cfg = tiny_config();
+  cfg.kt = 2;
+  TokF whole(cfg), tiled(cfg);
+  whole.init(Exec(), 12);
+  tiled.init(Exec(), 12);
+  auto x = make5<float>(2, 4, 8, 8, 2);
+  fill_uniform(x, 3, 0, 1);
+  View3<float, Mem> z("z", 2, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+  whole.encode(Exec(), x, z, 4.0);
+  const std::size_t per = tok::decode_bytes_per_pixel(cfg, 2, sizeof(float));
+  struct Out { int t, h, w; double fps; std::size_t budget_px; };
+  // Tiles of 37 pixels (no divisor of the sizes; tiles cross rows and frames), 1 pixel, and 5000 (one
+  // tile holds the image: the plan is not tiled).
+  for (const Out o : {Out{1, 19, 23, 0, 37}, Out{6, 5, 7, 6.0, 37}, Out{1, 6, 9, 0, 1}, Out{1, 40, 40, 0, 5000}}) {
+    INFO("output " << o.t << "x" << o.h << "x" << o.w << ", tile " << o.budget_px << " pixels");
+    tiled.set_decode_memory(o.budget_px * per);
+    REQUIRE(tiled.decode_tile_pixels(2) == int(o.budget_px));
+    const auto g = tiled.grid(o.t, o.h, o.w, o.fps);
+    REQUIRE(tiled.decode_plan(Exec(), 2, g, 2).tile == std::min(int(o.budget_px), g.num_pixels()));
+    for (int m = 1; m <= 2; ++m) {
+      auto y0 = make5<float>(2, std::size_t(o.t), std::size_t(o.h), std::size_t(o.w), 2);
+      auto y1 = make5<float>(2, std::size_t(o.t), std::size_t(o.h), std::size_t(o.w), 2);
+      fill_uniform(y1, 5, -9, 9);  // every value must be overwritten
+      whole.decode(Exec(), z, m, y0, o.fps);
+      tiled.decode(Exec(), z, m, y1, o.fps);
+      const auto a = to_doubles(y0), b = to_doubles(y1);
+      REQUIRE(a.size() == b.size());
+      for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(b[i] == Approx(a[i]).epsilon(1e-5).margin(1e-6));
+    }
+  }
+  // The scratch of a tiled decode is bounded by the tile: a 64 x 64 decode in tiles of 100 pixels takes
+  // less than a tenth of the whole-grid decode's scratch.
+  TokF big(cfg), small(cfg);
+  big.set_decode_memory(std::size_t(1) << 40);
+  small.set_decode_memory(100 * per);
+  auto y = make5<float>(2, 1, 64, 64, 2);
+  big.decode(Exec(), z, 2, y);
+  small.decode(Exec(), z, 2, y);
+  INFO("scratch: whole grid " << big.scratch_bytes() << " B, tiled " << small.scratch_bytes() << " B");
+  REQUIRE(small.scratch_bytes() * 10 < big.scratch_bytes());
+  REQUIRE_THROWS_WITH(small.set_decode_memory(0), Catch::Contains("bytes = 0"));
+}
+
 TEST_CASE("tokenizer: model files round-trip and corrupt files are refused", "[tok][io]") {
   const auto cfg = tiny_config();
   tok::Tokenizer<Exec, float> model(cfg);

@@ -18,6 +18,7 @@
 #include <dcsldm/tok/tokenizer.hpp>
 #include <dcsldm/tok/tokenizer_params.hpp>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <tuple>
@@ -80,7 +81,7 @@ class Tokenizer {
 
   /// The encode plan of a batch of `batch` inputs on `g` (built once per shape).
   const EncodePlan<T, M>& encode_plan(const ExecSpace& space, int batch, const PatchGrid& g, bool train = false) {
-    const Key key{batch, g.t, g.h, g.w, g.gt, g.gh, g.gw, 0, train};
+    const Key key{batch, g.t, g.h, g.w, g.gt, g.gh, g.gw, 0, train, 0};
     auto it = enc_plans_.find(key);
     if (it == enc_plans_.end() || it->second.gen != enc_scratch_.generation()) {
       Cached<EncodePlan<T, M>> c{make_encode_plan(space, cfg_, params_, batch, g, train, enc_scratch_), 0};
@@ -89,13 +90,16 @@ class Tokenizer {
     }
     return it->second.plan;
   }
-  /// The decode plan of `batch` latents decoded with `levels` levels onto `g`.
+  /// The decode plan of `batch` latents decoded with `levels` levels onto `g`. An inference decode whose
+  /// pixel stage would take more than decode_memory() bytes runs in tiles of pixels that fit.
   const DecodePlan<T, M>& decode_plan(const ExecSpace& space, int batch, const PatchGrid& g, int levels,
                                       bool train = false) {
-    const Key key{batch, g.t, g.h, g.w, g.gt, g.gh, g.gw, levels, train};
+    const int tile = train ? 0 : decode_tile_pixels(batch);
+    const Key key{batch, g.t, g.h, g.w, g.gt, g.gh, g.gw, levels, train, tile};
     auto it = dec_plans_.find(key);
     if (it == dec_plans_.end() || it->second.gen != dec_scratch_.generation()) {
-      Cached<DecodePlan<T, M>> c{make_decode_plan(space, cfg_, params_, batch, g, levels, train, dec_scratch_), 0};
+      Cached<DecodePlan<T, M>> c{
+          make_decode_plan(space, cfg_, params_, batch, g, levels, train, dec_scratch_, tile), 0};
       c.gen = dec_scratch_.generation();
       it = dec_plans_.insert_or_assign(key, std::move(c)).first;
     }
@@ -117,6 +121,20 @@ class Tokenizer {
     decode_forward(space, z, params_, cfg_, y, decode_plan(space, int(z.extent(0)), g, levels));
   }
 
+  /// The memory budget (bytes) of an inference decode's pixel stage, the part that grows with the output
+  /// size: outputs of more pixels are decoded in tiles, so decoding 2048 x 2048 or larger needs this much
+  /// plus the output itself. Default 128 MiB; at least one pixel per tile.
+  void set_decode_memory(std::size_t bytes) {
+    DCSLDM_REQUIRE(bytes > 0, "Tokenizer::set_decode_memory", "bytes = 0, expected > 0");
+    decode_memory_ = bytes;
+  }
+  std::size_t decode_memory() const { return decode_memory_; }
+  /// Output pixels per depatchifier pass of a `batch`-latent inference decode under decode_memory().
+  int decode_tile_pixels(int batch) const {
+    const std::size_t per = decode_bytes_per_pixel(cfg_, batch, sizeof(T));
+    return int(std::min<std::size_t>(std::max<std::size_t>(decode_memory_ / per, 1), std::size_t(1) << 30));
+  }
+
   /// Drops every plan (frees nothing of the scratch; the next call of each shape rebuilds its plan).
   void clear_plans() {
     enc_plans_.clear();
@@ -125,7 +143,7 @@ class Tokenizer {
   std::size_t scratch_bytes() const { return (enc_scratch_.capacity() + dec_scratch_.capacity()) * sizeof(T); }
 
  private:
-  using Key = std::tuple<int, int, int, int, int, int, int, int, bool>;
+  using Key = std::tuple<int, int, int, int, int, int, int, int, bool, int>;
   template <class P>
   struct Cached {
     P plan;
@@ -137,6 +155,7 @@ class Tokenizer {
   Scratch<T, M> enc_scratch_{"dcsldm::tok_encode_scratch"}, dec_scratch_{"dcsldm::tok_decode_scratch"};
   std::map<Key, Cached<EncodePlan<T, M>>> enc_plans_;
   std::map<Key, Cached<DecodePlan<T, M>>> dec_plans_;
+  std::size_t decode_memory_ = std::size_t(128) << 20;
 };
 
 }  // namespace dcsldm::tok

@@ -46,12 +46,18 @@ struct NeighbourWorkspace {
   View3<T, M> drel_part;  ///< (B, 27*n, E) per-batch partial of drel
 };
 
-/// Allocates the cache for batch B, output grid g, n tokens per patch, width E, H heads (host call).
+/// Allocates the cache for batch B, `pixels` output pixels (a whole grid or a tile), n tokens per patch,
+/// width E, H heads (host call).
 template <class T, class M>
-NeighbourCache<T, M> make_neighbour_cache(std::size_t batch, const PatchGrid& g, int n, int e, int heads) {
+NeighbourCache<T, M> make_neighbour_cache(std::size_t batch, int pixels, int n, int e, int heads) {
   DCSLDM_REQUIRE(n >= 1 && heads >= 1 && e >= heads && e % heads == 0, "make_neighbour_cache", "n = ", n, ", E = ", e,
                  ", heads = ", heads, ", expected n >= 1 and E a positive multiple of heads");
-  return {View3<T, M>("dcsldm::neighbour_lse", batch, std::size_t(g.num_pixels()), std::size_t(heads))};
+  return {View3<T, M>("dcsldm::neighbour_lse", batch, std::size_t(pixels), std::size_t(heads))};
+}
+/// The cache of every pixel of grid g.
+template <class T, class M>
+NeighbourCache<T, M> make_neighbour_cache(std::size_t batch, const PatchGrid& g, int n, int e, int heads) {
+  return make_neighbour_cache<T, M>(batch, g.num_pixels(), n, e, heads);
 }
 
 /// Allocates the backward workspace (B*Npix*H + B*27*n*E elements; host call).
@@ -98,12 +104,11 @@ struct NeighbourForward {
   View3<T, M> lse;
   Kokkos::View<int*, M> pixel_patch;
   PatchGrid g;
-  int n, heads, hd, e;
+  int npix, n, heads, hd, e;
   A scale;
 
   KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
     constexpr int C = pixel_attention_chunk;
-    const int npix = g.num_pixels();
     const int h = idx % heads, r = idx / heads, i = r % npix, b = r / npix;
     const PatchCoord pc(pixel_patch(i), g);
     const auto* qi = &q(i, h * hd);
@@ -337,7 +342,7 @@ void check_neighbour_common(const char* op, const QV& q, const KVV& kv, const RV
                 "neighbour_attention: q, kv, rel and the cache hold the same scalar type");
   check_patch_grid(op, tab.grid);
   DCSLDM_REQUIRE(n >= 1, op, "n = ", n, ", expected >= 1 tokens per patch");
-  const std::size_t e = q.extent(1), npix = std::size_t(tab.grid.num_pixels());
+  const std::size_t e = q.extent(1), npix = std::size_t(tab.pixels());
   DCSLDM_REQUIRE(heads >= 1 && e >= std::size_t(heads) && e % std::size_t(heads) == 0, op, "E = q.extent(1) = ", e,
                  ", heads = ", heads, ", expected E a positive multiple of heads");
   const std::size_t b = kv.extent(0), rows = std::size_t(tab.grid.num_patches()) * std::size_t(n);
@@ -352,8 +357,8 @@ void check_neighbour_common(const char* op, const QV& q, const KVV& kv, const RV
 
 }  // namespace Impl
 
-/// Neighbourhood attention forward. q (Npix, E) per-pixel queries shared by the batch (pixel order of
-/// tab.grid); kv (B, P*n, 2E) token keys [0, E) and values [E, 2E), token (P, j) at row P*n + j;
+/// Neighbourhood attention forward. q (Npix, E) per-pixel queries shared by the batch, for the Npix =
+/// tab.pixels() pixels the tables cover (the whole grid, or one tile: tok/patch_grid.hpp select_pixel_tile); kv (B, P*n, 2E) token keys [0, E) and values [E, 2E), token (P, j) at row P*n + j;
 /// rel (27n, E) learned key bias, row o*n + j. y (B, Npix, E) written (=); fills cache.lse (B, Npix, H).
 template <class ExecSpace, class QV, class KVV, class RV, class YV, class T, class M>
 void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV& kv, const RV& rel,
@@ -362,14 +367,14 @@ void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV&
   const char* op = "neighbour_attention_forward";
   Impl::check_neighbour_common(op, q, kv, rel, tab, n, heads, cache);
   static_assert(YV::rank == 3 && std::is_same_v<typename YV::value_type, T>, "neighbour_attention: y is (B, Npix, E)");
-  const int e = int(q.extent(1)), b = int(kv.extent(0)), npix = tab.grid.num_pixels();
+  const int e = int(q.extent(1)), b = int(kv.extent(0)), npix = tab.pixels();
   Impl::require_extents3(op, "y", y, std::size_t(b), std::size_t(npix), std::size_t(e));
   const int hd = e / heads;
   using A = accum_t<T>;
   Kokkos::parallel_for("dcsldm::neighbour_attention_forward",
                        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, b * npix * heads),
                        Impl::NeighbourForward<QV, KVV, RV, YV, T, M>{q, kv, rel, y, cache.lse, tab.pixel_patch,
-                                                                     tab.grid, n, heads, hd, e,
+                                                                     tab.grid, npix, n, heads, hd, e,
                                                                      A(1) / math::sqrt(A(hd))});
 }
 
@@ -388,7 +393,9 @@ void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const Q
   static_assert(std::is_same_v<value_t<DYV>, T> && std::is_same_v<typename DRV::value_type, T> &&
                     std::is_same_v<typename DQV::value_type, T> && std::is_same_v<typename DKVV::value_type, T>,
                 "neighbour_attention_backward: dy, drel, dq, dkv hold the cache's scalar type");
-  const int e = int(q.extent(1)), b = int(kv.extent(0)), npix = tab.grid.num_pixels();
+  DCSLDM_REQUIRE(tab.covers_grid(), op, "the tables cover pixels [", tab.first_pixel, ", ",
+                 tab.first_pixel + tab.pixels(), ") of ", tab.grid.num_pixels(), ": the backward runs on whole grids");
+  const int e = int(q.extent(1)), b = int(kv.extent(0)), npix = tab.pixels();
   const int rows = tab.grid.num_patches() * n, rr = neighbour_offsets * n;
   Impl::require_extents3(op, "dy", dy, std::size_t(b), std::size_t(npix), std::size_t(e));
   Impl::require_unit_inner_stride(op, "dy", dy);

@@ -130,18 +130,25 @@ inline PatchGrid scale_aware_grid(int t, int h, int w, int k, double kt = 0, dou
   return g;
 }
 
-/// Device tables of a grid, built once on the host (allocates; outside hot paths).
+/// Device tables of a grid, built once on the host (allocates; outside hot paths). The tables cover the
+/// pixels [first_pixel, first_pixel + pixels()) in row-major (t, y, x) order: all of them for
+/// make_patch_tables, one tile of a tiled pass for select_pixel_tile (tok/tokenizer.hpp's tiled decode).
 template <class MemSpace>
 struct PatchTables {
   PatchGrid grid;
   Kokkos::View<int*, MemSpace> t_start, y_start, x_start;  ///< axis_starts per axis (g + 1 entries)
-  Kokkos::View<int*, MemSpace> pixel_patch;                ///< (num_pixels) patch (pt * gh + py) * gw + px
+  Kokkos::View<int*, MemSpace> pixel_patch;                ///< (pixels()) patch (pt * gh + py) * gw + px
+  int first_pixel = 0;                                     ///< the pixel of pixel_patch(0)
+
+  int pixels() const { return int(pixel_patch.extent(0)); }
+  bool covers_grid() const { return first_pixel == 0 && pixels() == grid.num_pixels(); }
 };
 
-/// Builds the device tables of grid g (host call; allocates and copies).
+namespace Impl {
+
 template <class MemSpace>
-PatchTables<MemSpace> make_patch_tables(const PatchGrid& g) {
-  Impl::check_patch_grid("make_patch_tables", g);
+PatchTables<MemSpace> axis_tables(const char* op, const PatchGrid& g) {
+  check_patch_grid(op, g);
   PatchTables<MemSpace> tab;
   tab.grid = g;
   auto upload = [](const char* label, const std::vector<int>& v) {
@@ -154,6 +161,27 @@ PatchTables<MemSpace> make_patch_tables(const PatchGrid& g) {
   tab.t_start = upload("dcsldm::patch_t_start", axis_starts(g.t, g.gt));
   tab.y_start = upload("dcsldm::patch_y_start", axis_starts(g.h, g.gh));
   tab.x_start = upload("dcsldm::patch_x_start", axis_starts(g.w, g.gw));
+  return tab;
+}
+
+/// pixel_patch(i) = the patch of pixel first + i (row-major (t, y, x) over g).
+template <class M>
+struct PixelPatch {
+  Kokkos::View<int*, M> pixel_patch;
+  PatchGrid g;
+  int first;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
+    const int p = first + i, x = p % g.w, r = p / g.w, y = r % g.h, t = r / g.h;
+    pixel_patch(i) = (axis_patch(t, g.t, g.gt) * g.gh + axis_patch(y, g.h, g.gh)) * g.gw + axis_patch(x, g.w, g.gw);
+  }
+};
+
+}  // namespace Impl
+
+/// Builds the device tables of grid g, every pixel (host call; allocates and copies).
+template <class MemSpace>
+PatchTables<MemSpace> make_patch_tables(const PatchGrid& g) {
+  PatchTables<MemSpace> tab = Impl::axis_tables<MemSpace>("make_patch_tables", g);
   std::vector<int> pp(std::size_t(g.num_pixels()));
   std::size_t i = 0;
   for (int t = 0; t < g.t; ++t) {
@@ -163,8 +191,39 @@ PatchTables<MemSpace> make_patch_tables(const PatchGrid& g) {
       for (int x = 0; x < g.w; ++x) pp[i++] = (pt * g.gh + py) * g.gw + Impl::axis_patch(x, g.w, g.gw);
     }
   }
-  tab.pixel_patch = upload("dcsldm::pixel_patch", pp);
+  Kokkos::View<int*, MemSpace> d("dcsldm::pixel_patch", pp.size());
+  auto h = Kokkos::create_mirror_view(d);
+  for (std::size_t j = 0; j < pp.size(); ++j) h(j) = pp[j];
+  Kokkos::deep_copy(d, h);
+  tab.pixel_patch = d;
   return tab;
+}
+
+/// The tables of a tiled pass over g: the axis starts and room for the patch indices of `capacity` pixels
+/// (filled per tile by select_pixel_tile). Memory is O(capacity), not O(pixels of g). Host call; allocates.
+template <class MemSpace>
+PatchTables<MemSpace> make_tile_tables(const PatchGrid& g, int capacity) {
+  PatchTables<MemSpace> tab = Impl::axis_tables<MemSpace>("make_tile_tables", g);
+  DCSLDM_REQUIRE(capacity >= 1, "make_tile_tables", "capacity = ", capacity, " pixels, expected >= 1");
+  tab.pixel_patch = Kokkos::View<int*, MemSpace>("dcsldm::pixel_patch_tile", std::size_t(capacity));
+  return tab;
+}
+
+/// The tables of pixels [first, first + count) of g: pixel_patch is the first `count` entries of
+/// tiles.pixel_patch (from make_tile_tables), written by a kernel on `space`. No allocation.
+template <class ExecSpace, class M>
+PatchTables<M> select_pixel_tile(const ExecSpace& space, const PatchTables<M>& tiles, int first, int count) {
+  const PatchGrid& g = tiles.grid;
+  DCSLDM_REQUIRE(first >= 0 && count >= 1 && count <= int(tiles.pixel_patch.extent(0)) &&
+                     double(first) + count <= double(g.num_pixels()),
+                 "select_pixel_tile", "pixels [", first, ", ", double(first) + count, ") with room for ",
+                 tiles.pixel_patch.extent(0), " of a grid of ", g.num_pixels(), " pixels");
+  PatchTables<M> t = tiles;
+  t.first_pixel = first;
+  t.pixel_patch = Kokkos::View<int*, M>(tiles.pixel_patch.data(), std::size_t(count));
+  Kokkos::parallel_for("dcsldm::pixel_patch_tile", Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, count),
+                       Impl::PixelPatch<M>{t.pixel_patch, g, first});
+  return t;
 }
 
 namespace Impl {
@@ -173,16 +232,17 @@ template <class CV>
 struct PixelCoords {
   using T = value_t<CV>;
   using A = accum_t<T>;
-  CV coords;  // (num_pixels, 6)
+  CV coords;  // (pixels, 6)
   PatchGrid g;
-  KOKKOS_INLINE_FUNCTION void operator()(const int p) const {
-    const int x = p % g.w, r = p / g.w, y = r % g.h, t = r / g.h;
-    coords(p, 0) = T(axis_frac<A>(t, g.t, g.gt));
-    coords(p, 1) = T(axis_frac<A>(y, g.h, g.gh));
-    coords(p, 2) = T(axis_frac<A>(x, g.w, g.gw));
-    coords(p, 3) = T(A(g.gt) / A(g.t));
-    coords(p, 4) = T(A(g.gh) / A(g.h));
-    coords(p, 5) = T(A(g.gw) / A(g.w));
+  int first;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
+    const int p = first + i, x = p % g.w, r = p / g.w, y = r % g.h, t = r / g.h;
+    coords(i, 0) = T(axis_frac<A>(t, g.t, g.gt));
+    coords(i, 1) = T(axis_frac<A>(y, g.h, g.gh));
+    coords(i, 2) = T(axis_frac<A>(x, g.w, g.gw));
+    coords(i, 3) = T(A(g.gt) / A(g.t));
+    coords(i, 4) = T(A(g.gh) / A(g.h));
+    coords(i, 5) = T(A(g.gw) / A(g.w));
   }
 };
 
@@ -205,17 +265,17 @@ struct PatchCentres {
 /// Per-pixel coordinate features, row-major pixel order (t, y, x):
 ///   coords(p, :) = [frac_t, frac_y, frac_x, cell_t, cell_y, cell_x],
 /// frac = in-patch position frac((i + 0.5) g / n), cell = g / n (the pixel footprint in patch units).
-/// coords (num_pixels, 6) written (=).
+/// coords (tab.pixels(), 6) written (=): row i is pixel tab.first_pixel + i.
 template <class ExecSpace, class CV, class M>
 void pixel_coords(const ExecSpace& space, const PatchTables<M>& tab, const CV& coords) {
-  static_assert(CV::rank == 2, "pixel_coords: coords is a rank-2 View (num_pixels, 6)");
+  static_assert(CV::rank == 2, "pixel_coords: coords is a rank-2 View (pixels, 6)");
   const PatchGrid& g = tab.grid;
-  DCSLDM_REQUIRE(coords.extent(0) == std::size_t(g.num_pixels()) && coords.extent(1) == 6, "pixel_coords",
-                 "coords is (", coords.extent(0), ", ", coords.extent(1), "), expected (num_pixels, 6) = (",
-                 g.num_pixels(), ", 6)");
+  DCSLDM_REQUIRE(coords.extent(0) == std::size_t(tab.pixels()) && coords.extent(1) == 6, "pixel_coords",
+                 "coords is (", coords.extent(0), ", ", coords.extent(1), "), expected (pixels, 6) = (", tab.pixels(),
+                 ", 6)");
   Kokkos::parallel_for("dcsldm::pixel_coords",
-                       Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, g.num_pixels()),
-                       Impl::PixelCoords<CV>{coords, g});
+                       Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, tab.pixels()),
+                       Impl::PixelCoords<CV>{coords, g, tab.first_pixel});
 }
 
 /// Patch centres normalised to [0, 1] per axis: centres(P, :) = [(pt+0.5)/gt, (py+0.5)/gh, (px+0.5)/gw],

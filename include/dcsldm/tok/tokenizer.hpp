@@ -45,6 +45,7 @@
 #include <dcsldm/tok/sequence_ops.hpp>
 #include <dcsldm/tok/tokenizer_params.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -84,10 +85,12 @@ struct EncodePlan {
 template <class T, class M>
 struct DecodePlan {
   int batch = 0, levels = 0, Nm = 0, P = 0, Pn = 0, S = 0, npix = 0;
+  int tile = 0;  // pixels per depatchifier pass: npix, or fewer for a tiled (inference) decode
   bool train = false;
   PatchGrid grid;
-  PatchTables<M> tab;
-  View2<T, M> ff, ffpos;  // owned
+  PatchTables<M> tab;     // every pixel, or (tiled) room for one tile's patch indices
+  View2<T, M> ff, ffpos;  // owned (untiled ff: every pixel's features; tiled: scratch of one tile)
+  View2<T, M> coords;     // tiled only: one tile's pixel coordinates (scratch)
   nn::AttentionMask<M> mask;
   NeighbourCache<T, M> nb;
   NeighbourWorkspace<T, M> nb_ws;
@@ -121,19 +124,21 @@ auto as3(const V& v, std::size_t b) {  // (B*S, D) -> (B, S, D)
   return View3<value_t<V>, typename V::memory_space>(v.data(), b, v.extent(0) / b, v.extent(1));
 }
 
+/// The patch-centre features ffpos (P, Fp) and, unless `patches_only`, every pixel's features ff (npix, Fw).
 template <class ExecSpace, class T, class M>
 void fill_features(const ExecSpace& space, const PatchTables<M>& tab, const TokenizerConfig& c, View2<T, M>& ff,
-                   View2<T, M>& ffpos) {
+                   View2<T, M>& ffpos, bool patches_only = false) {
   const PatchGrid& g = tab.grid;
-  View2<T, M> coords("dcsldm::tok_pixel_coords", std::size_t(g.num_pixels()), 6);
   View2<T, M> centres("dcsldm::tok_patch_centres", std::size_t(g.num_patches()), 3);
-  ff = View2<T, M>("dcsldm::tok_pixel_features", std::size_t(g.num_pixels()), std::size_t(pixel_feature_width(c)));
   ffpos = View2<T, M>("dcsldm::tok_patch_features", std::size_t(g.num_patches()),
                       std::size_t(patch_feature_width(c)));
-  pixel_coords(space, tab, coords);
   patch_centres(space, tab, centres);
-  nn::fourier_features_forward(space, coords, c.freqs, ff);
   nn::fourier_features_forward(space, centres, c.pos_freqs, ffpos);
+  if (patches_only) return;
+  View2<T, M> coords("dcsldm::tok_pixel_coords", std::size_t(g.num_pixels()), 6);
+  ff = View2<T, M>("dcsldm::tok_pixel_features", std::size_t(g.num_pixels()), std::size_t(pixel_feature_width(c)));
+  pixel_coords(space, tab, coords);
+  nn::fourier_features_forward(space, coords, c.freqs, ff);
 }
 
 /// Carves the scratch part of an encode plan (called twice: measuring, then for real).
@@ -175,9 +180,13 @@ void carve_encode(Scr& s, EncodePlan<T, M>& p, const TokenizerConfig& c, const T
 template <class T, class M, class Scr>
 void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const TokenizerParams<T, M>& w) {
   const std::size_t B = std::size_t(p.batch), E = std::size_t(c.pixel_width), D = std::size_t(c.width);
-  const std::size_t np = std::size_t(p.npix), S = std::size_t(p.S), Pn = std::size_t(p.Pn);
+  const std::size_t np = std::size_t(p.tile), S = std::size_t(p.S), Pn = std::size_t(p.Pn);
   const std::size_t Nm = std::size_t(p.Nm), lc = std::size_t(c.latent_channels);
   const std::size_t Fw = std::size_t(pixel_feature_width(c)), Hh = std::size_t(c.head_hidden);
+  if (p.tile < p.npix) {  // tiled: the pixel features of one tile
+    p.coords = s.take2(np, 6);
+    p.ff = s.take2(np, Fw);
+  }
   p.zin = s.take3(B, Nm, lc);
   p.lat = s.take3(B, Nm, D);
   p.qpos = s.take2(std::size_t(p.P), D);
@@ -195,7 +204,6 @@ void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const T
   p.o = s.take3(B, np, E);
   p.r = s.take2(B * np, E);
   p.head = {s.take2(B * np, Hh), s.take2(B * np, Hh)};
-  (void)Fw;
   if (p.train) {
     p.dr = s.take2(B * np, E);
     p.do_ = s.take2(B * np, E);
@@ -210,6 +218,37 @@ void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const T
     p.dzin = s.take3(B, Nm, lc);
     p.head_ws = {s.take2(B * np, Hh), s.take2(B * np, Hh)};
     p.q_ws = {s.take2(np, E), s.take2(np, E)};
+  }
+}
+
+/// The depatchifier over the pixels `tab` covers (all, or one tile): per pixel a query MLP of its features
+/// ff (rows as tab), neighbourhood attention to the decoder's patch tokens (p.kv), modulation, residual and
+/// the head, written to y (B, npix, C) at the tab's pixels. Buffers are the plan's, viewed at tab's rows.
+template <class ExecSpace, class T, class M>
+void depatchify(const ExecSpace& space, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
+                const DecodePlan<T, M>& p, const PatchTables<M>& tab, const View2<T, M>& ff, T* y) {
+  const std::size_t B = std::size_t(p.batch), n = std::size_t(tab.pixels()), E = std::size_t(c.pixel_width);
+  const std::size_t Hh = std::size_t(c.head_hidden), C = std::size_t(c.channels);
+  auto rows = [](const View2<T, M>& v, std::size_t r) { return View2<T, M>(v.data(), r, v.extent(1)); };
+  const View2<T, M> qpix = rows(p.qpix, n), smod = rows(p.smod, n), r(p.r.data(), B * n, E);
+  const nn::MlpCache<T, M> qmlp{rows(p.qmlp.pre, n), rows(p.qmlp.hidden, n)};
+  const nn::MlpCache<T, M> head{rows(p.head.pre, B * n), rows(p.head.hidden, B * n)};
+  const View3<T, M> o(p.o.data(), B, n, E);
+  const NeighbourCache<T, M> nb{View3<T, M>(p.nb.lse.data(), B, n, p.nb.lse.extent(2))};
+  nn::gelu_mlp_forward(space, ff, w.dec_q, nn::GeluKind::Tanh, qpix, qmlp);
+  neighbour_attention_forward(space, qpix, as3(p.kv, B), w.rel, tab, c.queries, c.pixel_heads, o, nb);
+  nn::linear_forward(space, ff, w.dec_mod, smod);
+  modulate_rows(space, o, smod, as3(r, B));
+  add_table_rows(space, as3(r, B), 0, int(n), qpix, 1, int(n));
+  if (n == std::size_t(p.npix)) {  // the whole grid: one head pass over every (b, pixel) row
+    nn::gelu_mlp_forward(space, r, w.head, nn::GeluKind::Tanh, View2<T, M>(y, B * n, C), head);
+    return;
+  }
+  for (std::size_t b = 0; b < B; ++b) {  // a tile: its rows of each sample are apart in y
+    const nn::MlpCache<T, M> hb{View2<T, M>(head.pre.data() + b * n * Hh, n, Hh),
+                                View2<T, M>(head.hidden.data() + b * n * Hh, n, Hh)};
+    nn::gelu_mlp_forward(space, View2<T, M>(r.data() + b * n * E, n, E), w.head, nn::GeluKind::Tanh,
+                         View2<T, M>(y + (b * std::size_t(p.npix) + std::size_t(tab.first_pixel)) * C, n, C), hb);
   }
 }
 
@@ -238,13 +277,26 @@ EncodePlan<T, M> make_encode_plan(const ExecSpace& space, const TokenizerConfig&
   return p;
 }
 
-/// Builds a decode plan for batch B, output grid g and m levels.
+/// Bytes of decode scratch per output pixel in a depatchifier pass of `batch` latents (the part of a decode
+/// that grows with the output: features, query MLP, attention output, head).
+inline std::size_t decode_bytes_per_pixel(const TokenizerConfig& c, int batch, std::size_t scalar_bytes) {
+  const std::size_t E = std::size_t(c.pixel_width), Hh = std::size_t(c.head_hidden);
+  const std::size_t shared = std::size_t(pixel_feature_width(c)) + 6 + 4 * E;  // ff, coords, qmlp, qpix, smod
+  const std::size_t per_b = 2 * E + 2 * Hh + std::size_t(c.pixel_heads);       // o, r, head, lse
+  return (shared + std::size_t(batch) * per_b) * scalar_bytes;
+}
+
+/// Builds a decode plan for batch B, output grid g and m levels. With max_tile_pixels > 0 and more output
+/// pixels than that (inference only), the depatchifier runs in tiles of max_tile_pixels pixels and its
+/// memory is bounded by the tile, not by the output size.
 template <class ExecSpace, class T, class M>
 DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig& c, const TokenizerParams<T, M>& w,
-                                  int batch, const PatchGrid& g, int levels, bool train, Scratch<T, M>& scratch) {
+                                  int batch, const PatchGrid& g, int levels, bool train, Scratch<T, M>& scratch,
+                                  int max_tile_pixels = 0) {
   const char* op = "make_decode_plan";
   DCSLDM_REQUIRE(batch >= 1, op, "batch = ", batch, " must be >= 1");
   DCSLDM_REQUIRE(levels >= 1 && levels <= c.levels(), op, "levels = ", levels, ", expected 1..", c.levels());
+  DCSLDM_REQUIRE(max_tile_pixels >= 0, op, "max_tile_pixels = ", max_tile_pixels, ", expected >= 0 (0: untiled)");
   DecodePlan<T, M> p;
   p.batch = batch;
   p.grid = g;
@@ -255,10 +307,12 @@ DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig&
   p.Pn = p.P * c.queries;
   p.S = p.Nm + p.Pn;
   p.npix = g.num_pixels();
-  p.tab = make_patch_tables<M>(g);
-  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos);
+  const bool tiled = !train && max_tile_pixels > 0 && p.npix > max_tile_pixels;
+  p.tile = tiled ? max_tile_pixels : p.npix;
+  p.tab = tiled ? make_tile_tables<M>(g, p.tile) : make_patch_tables<M>(g);
+  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, tiled);
   p.mask = nn::make_full_mask<M>();
-  p.nb = make_neighbour_cache<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
+  p.nb = make_neighbour_cache<T, M>(std::size_t(batch), p.tile, c.queries, c.pixel_width, c.pixel_heads);
   if (train) p.nb_ws = make_neighbour_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
   scratch.carve_plan([&] { Impl::carve_decode(scratch, p, c, w); });
   return p;
@@ -388,14 +442,20 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
   nn::layer_norm_forward(space, Impl::rows2(p.xl), w.dec_ln, Impl::rows2(p.hl), p.lnf);
   copy_row_block(space, p.hl, p.Nm, p.qtok, 0, p.Pn);
   nn::linear_forward(space, Impl::rows2(p.qtok), w.dec_kv, p.kv);
-  // Depatchifier: one query per output pixel.
-  nn::gelu_mlp_forward(space, p.ff, w.dec_q, nn::GeluKind::Tanh, p.qpix, p.qmlp);
-  neighbour_attention_forward(space, p.qpix, Impl::as3(p.kv, B), w.rel, p.tab, c.queries, c.pixel_heads, p.o, p.nb);
-  nn::linear_forward(space, p.ff, w.dec_mod, p.smod);
-  modulate_rows(space, p.o, p.smod, Impl::as3(p.r, B));
-  add_table_rows(space, Impl::as3(p.r, B), 0, p.npix, p.qpix, 1, p.npix);
-  nn::gelu_mlp_forward(space, p.r, w.head, nn::GeluKind::Tanh,
-                       View2<T, M>(y.data(), B * std::size_t(p.npix), std::size_t(c.channels)), p.head);
+  // Depatchifier: one query per output pixel, over the whole grid or tile by tile.
+  if (p.tile == p.npix) {
+    Impl::depatchify(space, w, c, p, p.tab, p.ff, y.data());
+    return;
+  }
+  const std::size_t Fw = std::size_t(pixel_feature_width(c));
+  for (int first = 0; first < p.npix; first += p.tile) {
+    const int count = std::min(p.tile, p.npix - first);
+    const PatchTables<M> tile = select_pixel_tile(space, p.tab, first, count);
+    const View2<T, M> coords(p.coords.data(), std::size_t(count), 6), ff(p.ff.data(), std::size_t(count), Fw);
+    pixel_coords(space, tile, coords);
+    nn::fourier_features_forward(space, coords, c.freqs, ff);
+    Impl::depatchify(space, w, c, p, tile, ff, y.data());
+  }
 }
 
 /// Decode backward from dy (B, T, H, W, C): parameter gradients accumulate into g; dz (B, N, c) is written
