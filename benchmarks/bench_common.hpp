@@ -66,5 +66,6 @@ void register_attention();
 void register_layer_norm_gelu();
 void register_tokenizer();
 void register_dit();
+void register_models();
 
 }  // namespace dcsldm::bench

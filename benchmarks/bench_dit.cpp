@@ -5,7 +5,10 @@
 //              reaches the tokenizer's decoder (bench_tokenizer), never the DiT.
 //   baseline : the same DiT over the 2D latent of the fixed-patch autoencoder (7 px patches, 16 channels),
 //              (R / 7)^2 tokens for an R x R output: 16 at 28 px, 256 at 112 px, 4096 at 448 px.
-// The baseline at 448 px runs at batch 1 only (batch 10 would hold 2.7 GB of attention scores).
+// The baseline at 448 px runs at batch 1 and 2 only (batch 10 would hold 2.7 GB of attention scores).
+// Batch 2 (= one step with classifier-free guidance, one call on the doubled batch) also runs at 56 and
+// 224 px: with decode_cost (bench_models.cpp) it gives the generation cost curve
+// (benchmarks/plot_generation_cost.py).
 // dit_progressive/{cached,uncached}: one progressive generation (4 levels x 20 DPM-Solver++(2M) steps,
 // CFG 1.5, batch 10) with and without the cache of finished levels (dit/prefix_cache.hpp).
 // Weights do not change the cost, so they are random. Names: dit_step/{dcs,baseline}/res:<R>/batch:<B>;
@@ -90,9 +93,10 @@ void register_dit() {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   for (const bool baseline : {false, true})
-    for (const int batch : {1, 10})
-      for (const int r : {28, 112, 448}) {
-        if (baseline && batch > 1 && r > 112) continue;  // 10 x 4096 tokens: 2.7 GB of attention scores
+    for (const int batch : {1, 2, 10})
+      for (const int r : {28, 56, 112, 224, 448}) {
+        if (batch != 2 && (r == 56 || r == 224)) continue;  // batch 2 (one guided step): the cost curve
+        if (baseline && batch > 2 && r > 112) continue;  // 10 x 4096 tokens: 2.7 GB of attention scores
         const std::string name = std::string("dit_step/") + (baseline ? "baseline" : "dcs") + "/res:" +
                                  std::to_string(r) + "/batch:" + std::to_string(batch);
         benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_dit_step(s, baseline, r, batch); })

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
       dcsldm::bench::register_layer_norm_gelu();
       dcsldm::bench::register_tokenizer();
       dcsldm::bench::register_dit();
+      dcsldm::bench::register_models();
       benchmark::RunSpecifiedBenchmarks();
       benchmark::Shutdown();
     }

@@ -275,7 +275,9 @@ TEST_CASE("frechet: statistics and distance match numpy / scipy", "[metrics][fre
     const double rel = std::abs(fd - want) / want;
     INFO(n << ": FD " << fd << " vs scipy " << want << ", relative error " << rel);
     CHECK(rel <= 1e-10);
-    CHECK(std::abs(metrics::frechet_distance(sb, sa) - fd) <= 1e-12 * fd);  // symmetric
+    // Symmetric up to rounding: the two orders take different matrix square roots (with FMA contraction,
+    // -march=native, they differed by 3e-13 relative).
+    CHECK(std::abs(metrics::frechet_distance(sb, sa) - fd) <= 1e-10 * fd);
     const double self = metrics::frechet_distance(sa, sa);
     INFO(n << ": FD(a, a) = " << self);
     CHECK(std::abs(self) <= 1e-12 * (1 + fd));

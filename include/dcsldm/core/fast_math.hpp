@@ -1,14 +1,17 @@
 // dcsldm/core/fast_math.hpp: float exp and tanh built from adds and multiplies only (no libm calls),
 // for the elementwise hot paths (GELU-tanh in every MLP). Plain multiply-adds (a compiler may contract
 // them into fmas, so the last bit may differ between backends; same backend, same bits), inlinable and
-// vectorisable, unlike libm's tanhf (expm1f) which dominated the
-// tokenizer's training profile (29 % of a step at 1 thread).
+// branch-free, so a loop over them vectorises (unlike libm's tanhf (expm1f), which dominated the
+// tokenizer's training profile: 29 % of a step at 1 thread). GCC vectorises the selects only without
+// trapping-math (dcsldm's CMake target adds -fno-trapping-math; docs/performance.md).
 //
-// exp: x = k ln2 + r (Cody-Waite, two-part ln2), |r| <= ln2/2, exp(r) by a degree-7 Taylor polynomial
-// (truncation < 2e-9 relative), scaled by 2^k built from its exponent bits. Max error measured over
-// [-87, 88]: about 2 ulp (tests/core/test_fast_math.cpp). Arguments are clamped to [-87.3, 88.3].
+// exp: x = k ln2 + r (Cody-Waite, two-part ln2), k = round-to-nearest(x / ln2) by the 1.5 * 2^23 trick (no
+// floor call), |r| <= ln2/2, exp(r) by a degree-7 Taylor polynomial (truncation < 2e-9 relative), scaled
+// by 2^k built from its exponent bits. Max error measured over [-87, 88]: about 2 ulp
+// (tests/core/test_fast_math.cpp). Arguments are clamped to [-87.3, 88.3].
 // tanh: sign(u) (1 - 2 / (exp(2|u|) + 1)) for |u| >= 0.35; an odd Taylor polynomial of degree 11 below
-// (relative error < 2e-8 there), so small arguments keep full relative precision.
+// (relative error < 2e-8 there), so small arguments keep full relative precision. Both are computed and
+// one is selected (no branch).
 #pragma once
 
 #include <dcsldm/core/compat.hpp>
@@ -19,7 +22,9 @@ namespace dcsldm::math {
 
 KOKKOS_INLINE_FUNCTION float fast_exp(float x) {
   x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-  const float k = math::floor((x * 1.44269504088896341f + 0.5f));
+  // k = round(x / ln2): adding 1.5 * 2^23 leaves the integer part in the mantissa (|x / ln2| < 2^22).
+  const float shifted = x * 1.44269504088896341f + 12582912.0f;
+  const float k = shifted - 12582912.0f;
   float r = (-k * 0.693145751953125f + x);  // ln2 high part (exact product)
   r = (-k * 1.428606765330187045e-06f + r);  // ln2 low part
   float p = 1.0f / 5040.0f;
@@ -42,18 +47,25 @@ KOKKOS_INLINE_FUNCTION float fast_exp(float x) {
 
 KOKKOS_INLINE_FUNCTION float fast_tanh(float u) {
   const float a = u < 0 ? -u : u;
-  if (a < 0.35f) {
-    const float u2 = u * u;
-    // tanh u = u - u^3/3 + 2u^5/15 - 17u^7/315 + 62u^9/2835 - 1382u^11/155925
-    float p = -1382.0f / 155925.0f;
-    p = (p * u2 + 62.0f / 2835.0f);
-    p = (p * u2 + -17.0f / 315.0f);
-    p = (p * u2 + 2.0f / 15.0f);
-    p = (p * u2 + -1.0f / 3.0f);
-    return (p * u2 * u + u);
-  }
-  const float t = 1.0f - 2.0f / (fast_exp(2.0f * a) + 1.0f);
-  return u < 0 ? -t : t;
+  const float u2 = u * u;
+  // tanh u = u - u^3/3 + 2u^5/15 - 17u^7/315 + 62u^9/2835 - 1382u^11/155925
+  float p = -1382.0f / 155925.0f;
+  p = (p * u2 + 62.0f / 2835.0f);
+  p = (p * u2 + -17.0f / 315.0f);
+  p = (p * u2 + 2.0f / 15.0f);
+  p = (p * u2 + -1.0f / 3.0f);
+  const float small = (p * u2 * u + u);
+  const float big = 1.0f - 2.0f / (fast_exp(2.0f * a) + 1.0f);
+  const float signed_big = u < 0 ? -big : big;
+  return a < 0.35f ? small : signed_big;
+}
+
+/// exp in the accumulation type: the fast float version for float (softmax weights in the attention
+/// kernels), libm for double.
+template <class A>
+KOKKOS_INLINE_FUNCTION A exp_acc(A x) {
+  if constexpr (sizeof(A) == sizeof(float)) return fast_exp(x);
+  else return math::exp(x);
 }
 
 /// tanh in the accumulation type: the fast float version for float, libm for double.

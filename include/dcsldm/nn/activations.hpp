@@ -9,6 +9,7 @@
 #pragma once
 
 #include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/elementwise.hpp>
 #include <dcsldm/core/fast_math.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
@@ -33,27 +34,92 @@ inline GeluKind gelu_kind_from_name(const std::string& s) {
 
 namespace Impl {
 
-/// gelu(x) for either kind, in the accumulation type A.
-template <class A>
-KOKKOS_INLINE_FUNCTION A gelu_value(A x, GeluKind kind) {
-  if (kind == GeluKind::Erf) return A(0.5) * x * (A(1) + math::erf(x * A(0.70710678118654752440)));
-  const A u = A(0.79788456080286535588) * (x + A(0.044715) * x * x * x);
-  return A(0.5) * x * (A(1) + math::tanh_acc(u));
+/// gelu(x) of kind K, in the accumulation type A.
+template <GeluKind K, class A>
+KOKKOS_INLINE_FUNCTION A gelu_value(A x) {
+  if constexpr (K == GeluKind::Erf) {
+    return A(0.5) * x * (A(1) + math::erf(x * A(0.70710678118654752440)));
+  } else {
+    const A u = A(0.79788456080286535588) * (x + A(0.044715) * x * x * x);
+    return A(0.5) * x * (A(1) + math::tanh_acc(u));
+  }
 }
 
-/// d gelu / dx for either kind.
-template <class A>
-KOKKOS_INLINE_FUNCTION A gelu_grad(A x, GeluKind kind) {
-  if (kind == GeluKind::Erf) {
+/// d gelu / dx of kind K.
+template <GeluKind K, class A>
+KOKKOS_INLINE_FUNCTION A gelu_grad(A x) {
+  if constexpr (K == GeluKind::Erf) {
     // Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
     const A cdf = A(0.5) * (A(1) + math::erf(x * A(0.70710678118654752440)));
     const A pdf = A(0.39894228040143267794) * math::exp(A(-0.5) * x * x);
     return cdf + x * pdf;
+  } else {
+    const A k0 = A(0.79788456080286535588), k1 = A(0.044715);
+    const A t = math::tanh_acc(k0 * (x + k1 * x * x * x));
+    return A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * k0 * (A(1) + A(3) * k1 * x * x);
   }
-  const A k0 = A(0.79788456080286535588), k1 = A(0.044715);
-  const A t = math::tanh_acc(k0 * (x + k1 * x * x * x));
-  return A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * k0 * (A(1) + A(3) * k1 * x * x);
 }
+
+/// The same with the kind chosen at run time (one branch per call: not for inner loops).
+template <class A>
+KOKKOS_INLINE_FUNCTION A gelu_value(A x, GeluKind kind) {
+  return kind == GeluKind::Erf ? gelu_value<GeluKind::Erf>(x) : gelu_value<GeluKind::Tanh>(x);
+}
+template <class A>
+KOKKOS_INLINE_FUNCTION A gelu_grad(A x, GeluKind kind) {
+  return kind == GeluKind::Erf ? gelu_grad<GeluKind::Erf>(x) : gelu_grad<GeluKind::Tanh>(x);
+}
+
+/// y(i, j) = gelu_K(x(i, j) [+ b(j)]): the kind and the bias are compile-time, so the inner loop has no
+/// branch and vectorises on the host.
+template <GeluKind K, bool Bias, class XV, class BV, class YV>
+struct GeluForwardOp {
+  XV x;
+  BV b;
+  YV y;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const {
+    using A = accum_t<value_t<YV>>;
+    A v = A(x(i, j));
+    if constexpr (Bias) v += A(b(j));
+    y(i, j) = value_t<YV>(gelu_value<K>(v));
+  }
+};
+/// dx(i, j) = dy(i, j) * gelu_K'(x(i, j) [+ b(j)]).
+template <GeluKind K, bool Bias, class DYV, class XV, class BV, class DXV>
+struct GeluBackwardOp {
+  DYV dy;
+  XV x;
+  BV b;
+  DXV dx;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const {
+    using A = accum_t<value_t<DXV>>;
+    A v = A(x(i, j));
+    if constexpr (Bias) v += A(b(j));
+    dx(i, j) = value_t<DXV>(A(dy(i, j)) * gelu_grad<K>(v));
+  }
+};
+
+template <bool Bias, class ExecSpace, class XV, class BV, class YV>
+void launch_gelu_forward(const char* name, const ExecSpace& space, const XV& x, const BV& b, GeluKind kind,
+                         const YV& y) {
+  const int m = int(y.extent(0)), n = int(y.extent(1));
+  if (kind == GeluKind::Tanh)
+    for_each_2d(name, space, m, n, GeluForwardOp<GeluKind::Tanh, Bias, XV, BV, YV>{x, b, y});
+  else
+    for_each_2d(name, space, m, n, GeluForwardOp<GeluKind::Erf, Bias, XV, BV, YV>{x, b, y});
+}
+template <bool Bias, class ExecSpace, class DYV, class XV, class BV, class DXV>
+void launch_gelu_backward(const char* name, const ExecSpace& space, const DYV& dy, const XV& x, const BV& b,
+                          GeluKind kind, const DXV& dx) {
+  const int m = int(dx.extent(0)), n = int(dx.extent(1));
+  if (kind == GeluKind::Tanh)
+    for_each_2d(name, space, m, n, GeluBackwardOp<GeluKind::Tanh, Bias, DYV, XV, BV, DXV>{dy, x, b, dx});
+  else
+    for_each_2d(name, space, m, n, GeluBackwardOp<GeluKind::Erf, Bias, DYV, XV, BV, DXV>{dy, x, b, dx});
+}
+/// The bias type of the bias-free launches (never read).
+template <class V>
+using NoBias = Kokkos::View<const value_t<V>*, typename V::memory_space>;
 
 /// silu(x) = x * sigmoid(x).
 template <class A>
@@ -95,11 +161,7 @@ template <class ExecSpace, class XV, class YV>
 void gelu_forward(const ExecSpace& space, const XV& x, GeluKind kind, const YV& y) {
   static_assert(XV::rank == 2 && YV::rank == 2, "gelu_forward takes rank-2 Views");
   Impl::require_same_shape("gelu_forward", "x", x, "y", y);
-  using A = accum_t<value_t<YV>>;
-  using T = value_t<YV>;
-  Kokkos::parallel_for(
-      "dcsldm::gelu_forward", Impl::range2(space, y),
-      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::gelu_value(A(x(i, j)), kind)); });
+  Impl::launch_gelu_forward<false>("dcsldm::gelu_forward", space, x, Impl::NoBias<YV>(), kind, y);
 }
 
 /// GELU backward: dx = dy * gelu'(x), elementwise. dy, x, dx (M, N); dx is written (=), may alias dy.
@@ -108,11 +170,7 @@ void gelu_backward(const ExecSpace& space, const DYV& dy, const XV& x, GeluKind 
   static_assert(DYV::rank == 2 && XV::rank == 2 && DXV::rank == 2, "gelu_backward takes rank-2 Views");
   Impl::require_same_shape("gelu_backward", "dy", dy, "x", x);
   Impl::require_same_shape("gelu_backward", "dx", dx, "x", x);
-  using A = accum_t<value_t<DXV>>;
-  using T = value_t<DXV>;
-  Kokkos::parallel_for(
-      "dcsldm::gelu_backward", Impl::range2(space, dx),
-      KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::gelu_grad(A(x(i, j)), kind)); });
+  Impl::launch_gelu_backward<false>("dcsldm::gelu_backward", space, dy, x, Impl::NoBias<DXV>(), kind, dx);
 }
 
 /// Fused bias + GELU forward (the MLP hot path): y(i, j) = gelu(x(i, j) + b(j)).
@@ -123,11 +181,7 @@ void bias_gelu_forward(const ExecSpace& space, const XV& x, const BV& b, GeluKin
   Impl::require_same_shape("bias_gelu_forward", "x", x, "y", y);
   DCSLDM_REQUIRE(b.extent(0) == x.extent(1), "bias_gelu_forward", "b.extent(0) = ", b.extent(0),
                  " != x.extent(1) = ", x.extent(1));
-  using A = accum_t<value_t<YV>>;
-  using T = value_t<YV>;
-  Kokkos::parallel_for(
-      "dcsldm::bias_gelu_forward", Impl::range2(space, y),
-      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::gelu_value(A(x(i, j)) + A(b(j)), kind)); });
+  Impl::launch_gelu_forward<true>("dcsldm::bias_gelu_forward", space, x, b, kind, y);
 }
 
 /// Fused bias + GELU backward: dx(i, j) = dy(i, j) * gelu'(x(i, j) + b(j)) is written (=);
@@ -143,14 +197,8 @@ void bias_gelu_backward(const ExecSpace& space, const DYV& dy, const XV& x, cons
   DCSLDM_REQUIRE(b.extent(0) == x.extent(1) && db.extent(0) == x.extent(1), "bias_gelu_backward",
                  "b.extent(0) = ", b.extent(0), ", db.extent(0) = ", db.extent(0),
                  ", expected x.extent(1) = ", x.extent(1));
-  using A = accum_t<value_t<DXV>>;
-  using T = value_t<DXV>;
-  Kokkos::parallel_for(
-      "dcsldm::bias_gelu_backward", Impl::range2(space, dx),
-      KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::gelu_grad(A(x(i, j)) + A(b(j)), kind)); });
-  if (dx.extent(1) != 0)
-    Kokkos::parallel_for("dcsldm::bias_gelu_backward_bias", Kokkos::RangePolicy<ExecSpace>(space, 0, dx.extent(1)),
-                         Impl::ColumnSumAccumulate<DXV, DBV>{dx, db});
+  Impl::launch_gelu_backward<true>("dcsldm::bias_gelu_backward", space, dy, x, b, kind, dx);
+  Impl::column_sum_accumulate("dcsldm::bias_gelu_backward_bias", space, dx, db);
 }
 
 /// SiLU forward: y = x * sigmoid(x), elementwise. x, y (M, N); y is written (=), may alias x.
@@ -160,9 +208,8 @@ void silu_forward(const ExecSpace& space, const XV& x, const YV& y) {
   Impl::require_same_shape("silu_forward", "x", x, "y", y);
   using A = accum_t<value_t<YV>>;
   using T = value_t<YV>;
-  Kokkos::parallel_for(
-      "dcsldm::silu_forward", Impl::range2(space, y),
-      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::silu_value(A(x(i, j)))); });
+  for_each_2d("dcsldm::silu_forward", space, int(y.extent(0)), int(y.extent(1)),
+              KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::silu_value(A(x(i, j)))); });
 }
 
 /// SiLU backward: dx = dy * sigmoid(x) (1 + x (1 - sigmoid(x))). dy, x, dx (M, N); dx is written (=).
@@ -173,9 +220,8 @@ void silu_backward(const ExecSpace& space, const DYV& dy, const XV& x, const DXV
   Impl::require_same_shape("silu_backward", "dx", dx, "x", x);
   using A = accum_t<value_t<DXV>>;
   using T = value_t<DXV>;
-  Kokkos::parallel_for(
-      "dcsldm::silu_backward", Impl::range2(space, dx),
-      KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::silu_grad(A(x(i, j)))); });
+  for_each_2d("dcsldm::silu_backward", space, int(dx.extent(0)), int(dx.extent(1)),
+              KOKKOS_LAMBDA(int i, int j) { dx(i, j) = T(A(dy(i, j)) * Impl::silu_grad(A(x(i, j)))); });
 }
 
 /// SwiGLU gate forward: y(i, j) = silu(x(i, j)) * x(i, H + j) for j < H.
@@ -189,9 +235,8 @@ void swiglu_forward(const ExecSpace& space, const XV& x, const YV& y) {
   using A = accum_t<value_t<YV>>;
   using T = value_t<YV>;
   const int h = int(y.extent(1));
-  Kokkos::parallel_for(
-      "dcsldm::swiglu_forward", Impl::range2(space, y),
-      KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::silu_value(A(x(i, j))) * A(x(i, h + j))); });
+  for_each_2d("dcsldm::swiglu_forward", space, int(y.extent(0)), int(y.extent(1)),
+              KOKKOS_LAMBDA(int i, int j) { y(i, j) = T(Impl::silu_value(A(x(i, j))) * A(x(i, h + j))); });
 }
 
 /// SwiGLU gate backward. dy (M, H), x (M, 2H) as given to forward; dx (M, 2H) is written (=):
@@ -207,8 +252,8 @@ void swiglu_backward(const ExecSpace& space, const DYV& dy, const XV& x, const D
   using A = accum_t<value_t<DXV>>;
   using T = value_t<DXV>;
   const int h = int(dy.extent(1));
-  Kokkos::parallel_for(
-      "dcsldm::swiglu_backward", Impl::range2(space, dy), KOKKOS_LAMBDA(int i, int j) {
+  for_each_2d("dcsldm::swiglu_backward", space, int(dy.extent(0)), int(dy.extent(1)),
+              KOKKOS_LAMBDA(int i, int j) {
         const A a = A(x(i, j)), b = A(x(i, h + j)), g = A(dy(i, j));
         dx(i, j) = T(g * b * Impl::silu_grad(a));
         dx(i, h + j) = T(g * Impl::silu_value(a));

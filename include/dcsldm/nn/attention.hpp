@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/fast_math.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 #include <dcsldm/linalg/gemm.hpp>
@@ -183,7 +184,7 @@ struct MaskedSoftmaxRows {
     Kokkos::parallel_reduce(
         Kokkos::TeamThreadRange(member, tk),
         [&](const int j, A& acc) {
-          const A e = mask.allowed(qi, j) ? math::exp(A(s(bh, i, j)) - mx) : A(0);
+          const A e = mask.allowed(qi, j) ? math::exp_acc(A(s(bh, i, j)) - mx) : A(0);
           s(bh, i, j) = T(e);
           acc += e;
         },
@@ -206,7 +207,7 @@ struct RecomputeProbabilities {
   int i0;
   KOKKOS_INLINE_FUNCTION void operator()(const int bh, const int i, const int j) const {
     const int qi = i0 + i;
-    s(bh, i, j) = mask.allowed(qi, j) ? T(math::exp(A(s(bh, i, j)) - A(lse(bh, qi)))) : T(0);
+    s(bh, i, j) = mask.allowed(qi, j) ? T(math::exp_acc(A(s(bh, i, j)) - A(lse(bh, qi)))) : T(0);
   }
 };
 

@@ -37,6 +37,45 @@ struct ColumnSumAccumulate {
   }
 };
 
+/// The host form: a block of 16 adjacent columns per work item, rows in order with the block's columns as
+/// the inner (contiguous, vectorised) loop. Each column is summed in the same order as
+/// ColumnSumAccumulate (rows ascending, one accumulator), so the result has the same bits.
+template <class DYV, class DBV>
+struct ColumnBlockSumAccumulate {
+  static constexpr int W = 16;
+  DYV dy;
+  DBV db;
+  int n;
+  KOKKOS_INLINE_FUNCTION void operator()(const int blk) const {
+    using A = accum_t<value_t<DBV>>;
+    const int j0 = blk * W, w = n - j0 < W ? n - j0 : W, m = int(dy.extent(0));
+    A s[W];
+    for (int c = 0; c < W; ++c) s[c] = 0;
+    if (w == W) {
+      for (int i = 0; i < m; ++i)
+        for (int c = 0; c < W; ++c) s[c] += dy(i, j0 + c);
+    } else {
+      for (int i = 0; i < m; ++i)
+        for (int c = 0; c < w; ++c) s[c] += dy(i, j0 + c);
+    }
+    for (int c = 0; c < w; ++c) db(j0 + c) += s[c];
+  }
+};
+
+/// db(j) += sum_i dy(i, j) (rows in order): column blocks on host spaces, a thread per column on devices.
+template <class ExecSpace, class DYV, class DBV>
+void column_sum_accumulate(const char* name, const ExecSpace& space, const DYV& dy, const DBV& db) {
+  const int n = int(dy.extent(1));
+  if (n == 0) return;
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    constexpr int W = ColumnBlockSumAccumulate<DYV, DBV>::W;
+    Kokkos::parallel_for(name, Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, (n + W - 1) / W),
+                         ColumnBlockSumAccumulate<DYV, DBV>{dy, db, n});
+  } else {
+    Kokkos::parallel_for(name, Kokkos::RangePolicy<ExecSpace>(space, 0, dy.extent(1)), ColumnSumAccumulate<DYV, DBV>{dy, db});
+  }
+}
+
 template <class XV, class T, class M>
 void check_linear(const char* op, const XV& x, const Linear<T, M>& p, std::size_t out_rows,
                   std::size_t out_cols) {
@@ -85,10 +124,7 @@ void linear_backward(const ExecSpace& space, const DYV& dy, const XV& x, const L
     gemm(space, Op::N, Op::N, 1, dy, p.weight, 0, dx);
   }
   gemm(space, Op::T, Op::N, 1, dy, x, 1, g.weight);
-  if (p.has_bias() && dy.extent(1) != 0)
-    Kokkos::parallel_for("dcsldm::linear_bias_backward",
-                         Kokkos::RangePolicy<ExecSpace>(space, 0, dy.extent(1)),
-                         Impl::ColumnSumAccumulate<DYV, View1<T, M>>{dy, g.bias});
+  if (p.has_bias()) Impl::column_sum_accumulate("dcsldm::linear_bias_backward", space, dy, g.bias);
 }
 
 }  // namespace dcsldm::nn

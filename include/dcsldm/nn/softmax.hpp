@@ -5,6 +5,7 @@
 #pragma once
 
 #include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/fast_math.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 
@@ -36,10 +37,10 @@ struct SoftmaxForward {
     A s = 0;
     Kokkos::parallel_reduce(
         Kokkos::TeamThreadRange(team, c),
-        [&](const int j, A& acc) { acc += masked ? A(0) : math::exp(A(x(i, j)) - mx); }, s);
+        [&](const int j, A& acc) { acc += masked ? A(0) : math::exp_acc(A(x(i, j)) - mx); }, s);
     const A inv = s > A(0) ? A(1) / s : A(0);
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, c), [&](const int j) {
-      y(i, j) = T(masked ? A(0) : math::exp(A(x(i, j)) - mx) * inv);
+      y(i, j) = T(masked ? A(0) : math::exp_acc(A(x(i, j)) - mx) * inv);
     });
   }
 };

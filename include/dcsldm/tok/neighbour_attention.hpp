@@ -21,6 +21,7 @@
 #pragma once
 
 #include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/fast_math.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 #include <dcsldm/tok/patch_grid.hpp>
@@ -107,11 +108,53 @@ struct NeighbourForward {
   int npix, n, heads, hd, e;
   A scale;
 
+  /// Keys of the host path: up to 64 (27 offsets x n <= 64, n <= 2), scores kept in a local array.
+  static constexpr int host_keys = 64;
+
   KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
     constexpr int C = pixel_attention_chunk;
     const int h = idx % heads, r = idx / heads, i = r % npix, b = r / npix;
     const PatchCoord pc(pixel_patch(i), g);
     const auto* qi = &q(i, h * hd);
+    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, M>::accessible) {
+      // Host: two passes (all scores and their maximum, then the weights), one exp per key and
+      // contiguous inner loops the compiler vectorises. Devices keep the register-light online softmax.
+      if (neighbour_offsets * n <= host_keys) {
+        A w[host_keys];
+        int row[host_keys];
+        int nk = 0;
+        A m = 0;
+        for (int o = 0; o < neighbour_offsets; ++o) {
+          const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
+          if (nt < 0 || nt >= g.gt || ny < 0 || ny >= g.gh || nx < 0 || nx >= g.gw) continue;
+          const int pnb = (nt * g.gh + ny) * g.gw + nx;
+          for (int j = 0; j < n; ++j) {
+            const A s = scale * biased_dot<A>(qi, &kv(b, pnb * n + j, h * hd), &rel(o * n + j, h * hd), hd);
+            m = (nk == 0 || s > m) ? s : m;
+            w[nk] = s;
+            row[nk++] = pnb * n + j;
+          }
+        }
+        A l = 0;
+        for (int k = 0; k < nk; ++k) {
+          w[k] = math::exp_acc(w[k] - m);
+          l += w[k];
+        }
+        const A inv = A(1) / l;
+        for (int d0 = 0; d0 < hd; d0 += C) {
+          const int cw = math::min(C, hd - d0);
+          A acc[C];
+          for (int c = 0; c < C; ++c) acc[c] = 0;
+          for (int k = 0; k < nk; ++k) {
+            const auto* vj = &kv(b, row[k], e + h * hd + d0);
+            for (int c = 0; c < cw; ++c) acc[c] += w[k] * A(vj[c]);
+          }
+          for (int c = 0; c < cw; ++c) y(b, i, h * hd + d0 + c) = T(acc[c] * inv);
+        }
+        lse(b, i, h) = T(m + math::log(l));
+        return;
+      }
+    }
     for (int d0 = 0; d0 < hd; d0 += C) {
       const int cw = math::min(C, hd - d0);
       A acc[C];
@@ -126,13 +169,13 @@ struct NeighbourForward {
           const A s = scale * biased_dot<A>(qi, &kv(b, pnb * n + j, h * hd), &rel(o * n + j, h * hd), hd);
           const auto* vj = &kv(b, pnb * n + j, e + h * hd + d0);
           if (first || s > m) {
-            const A f = first ? A(0) : math::exp(m - s);
+            const A f = first ? A(0) : math::exp_acc(m - s);
             l *= f;
             for (int c = 0; c < cw; ++c) acc[c] *= f;
             m = s;
             first = false;
           }
-          const A p = math::exp(s - m);
+          const A p = math::exp_acc(s - m);
           l += p;
           for (int c = 0; c < cw; ++c) acc[c] += p * A(vj[c]);
         }
@@ -161,7 +204,7 @@ struct NeighbourBackwardBase {
   /// a = exp(s - lse) and dp = <dy_i, v> of pixel i against token row `row` at offset o (head h).
   KOKKOS_INLINE_FUNCTION void prob(int b, int i, int h, int o, int row, A& a, A& dp) const {
     const A s = scale * biased_dot<A>(&q(i, h * hd), &kv(b, row, h * hd), &rel(o * n + row % n, h * hd), hd);
-    a = math::exp(s - A(lse(b, i, h)));
+    a = math::exp_acc(s - A(lse(b, i, h)));
     dp = dot_n<A>(&dy(b, i, h * hd), &kv(b, row, e + h * hd), hd);
   }
 };

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/fast_math.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 #include <dcsldm/tok/patch_grid.hpp>
@@ -99,13 +100,13 @@ struct PatchPoolForward {
             const auto* vi = &kv(b, i, e + h * hd + d0);
             const A s = scale * dot_n<A>(qj, ki, hd);
             if (first || s > m) {
-              const A f = first ? A(0) : math::exp(m - s);
+              const A f = first ? A(0) : math::exp_acc(m - s);
               l *= f;
               for (int c = 0; c < cw; ++c) acc[c] *= f;
               m = s;
               first = false;
             }
-            const A p = math::exp(s - m);
+            const A p = math::exp_acc(s - m);
             l += p;
             for (int c = 0; c < cw; ++c) acc[c] += p * A(vi[c]);
           }
@@ -156,7 +157,7 @@ struct PatchPoolDqPartial {
           for (int x = box.x0; x < box.x1; ++x) {
             const int i = (t * g.h + yy) * g.w + x;
             const auto* ki = &kv(b, i, h * hd);
-            const A a = math::exp(scale * dot_n<A>(qj, ki, hd) - lj);
+            const A a = math::exp_acc(scale * dot_n<A>(qj, ki, hd) - lj);
             const A ds = a * (dot_n<A>(dyj, &kv(b, i, e + h * hd), hd) - dd);
             for (int c = 0; c < cw; ++c) acc[c] += ds * A(ki[d0 + c]);
           }
@@ -192,7 +193,7 @@ struct PatchPoolDkv {
         const int row = patch * n + j;
         const auto* qj = &q(j, h * hd);
         const auto* dyj = &dy(b, row, h * hd);
-        const A a = math::exp(scale * dot_n<A>(qj, ki, hd) - A(lse(b, row, h)));
+        const A a = math::exp_acc(scale * dot_n<A>(qj, ki, hd) - A(lse(b, row, h)));
         const A ds = a * (dot_n<A>(dyj, vi, hd) - A(delta(b, row, h)));
         for (int c = 0; c < cw; ++c) {
           dv[c] += a * A(dyj[d0 + c]);
