@@ -985,8 +985,12 @@ int cmd_eval_generation(int argc, char** argv) {
   j.key("runs").begin_array();
   for (int m : levels) {
     go.levels = m;
+    Progress prog{"levels " + std::to_string(m) + (go.progressive ? " (progressive)" : "")};
+    std::size_t done = 0;
     auto decode = [&](const dcsldm::View3<float, Mem>& z, int lv, const tok::View5<float, Mem>& y) {
       codec.decode(space, z, lv, y);
+      done += z.extent(0);  // one call per generated batch
+      prog(done, std::size_t(go.n));
     };
     eval::GeneratedImages g = eval::generate_images(space, dm, decode, codec.channels, sampler, go);
     const eval::ImageScore sc = eval::score_images(space, clf, g.images.data(), g.n, g.labels.data(), ref);

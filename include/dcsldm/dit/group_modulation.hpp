@@ -10,6 +10,7 @@
 // condition's rows in order (deterministic, no atomics); a condition without rows gets 0.
 #pragma once
 
+#include <dcsldm/core/elementwise.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 
@@ -108,8 +109,6 @@ void check_group(const char* op, const XV& x, const AV& ada, int col, int split)
 }
 
 template <class ExecSpace>
-using Range3 = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>;
-template <class ExecSpace>
 using Range2 = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>;
 
 }  // namespace Impl
@@ -122,10 +121,8 @@ void group_modulate_forward(const ExecSpace& space, const XV& x, const AV& ada, 
   Impl::check_group("group_modulate_forward", x, ada, sh, split);
   Impl::check_group("group_modulate_forward", x, ada, sc, split);
   if (x.size() == 0) return;
-  Kokkos::parallel_for("dcsldm::group_modulate_forward",
-                       Impl::Range3<ExecSpace>(space, {0, 0, 0},
-                                               {int(x.extent(0)), int(x.extent(1)), int(x.extent(2))}),
-                       Impl::GroupModulate<XV, AV, YV>{x, ada, y, sh, sc, split});
+  for_each_3d("dcsldm::group_modulate_forward", space, int(x.extent(0)), int(x.extent(1)), int(x.extent(2)),
+              Impl::GroupModulate<XV, AV, YV>{x, ada, y, sh, sc, split});
 }
 
 /// Backward of group_modulate_forward: dx = dy * (1 + scale) (=, may alias dy; pass an empty dx to skip),
@@ -143,10 +140,8 @@ void group_modulate_backward(const ExecSpace& space, const DYV& dy, const XV& x,
                        Impl::Range2<ExecSpace>(space, {0, 0}, {int(ada.extent(0)), int(x.extent(2))}),
                        Impl::GroupModulateDada<DYV, XV, DAV>{dy, x, dada, sh, sc, split, int(x.extent(1))});
   if (dx.data() != nullptr && x.size() != 0)
-    Kokkos::parallel_for("dcsldm::group_modulate_dx",
-                         Impl::Range3<ExecSpace>(space, {0, 0, 0},
-                                                 {int(x.extent(0)), int(x.extent(1)), int(x.extent(2))}),
-                         Impl::GroupModulateDx<DYV, AV, DXV>{dy, ada, dx, sc, split});
+    for_each_3d("dcsldm::group_modulate_dx", space, int(x.extent(0)), int(x.extent(1)), int(x.extent(2)),
+                Impl::GroupModulateDx<DYV, AV, DXV>{dy, ada, dx, sc, split});
 }
 
 /// y = x + gate * h with gate = ada[:, g:g+D] of each token's condition. y may be x.
@@ -155,10 +150,8 @@ void group_gated_residual_forward(const ExecSpace& space, const XV& x, const HV&
                                   const YV& y) {
   Impl::check_group("group_gated_residual_forward", x, ada, g, split);
   if (x.size() == 0) return;
-  Kokkos::parallel_for("dcsldm::group_gated_residual_forward",
-                       Impl::Range3<ExecSpace>(space, {0, 0, 0},
-                                               {int(x.extent(0)), int(x.extent(1)), int(x.extent(2))}),
-                       Impl::GroupGatedResidual<XV, HV, AV, YV>{x, h, ada, y, g, split});
+  for_each_3d("dcsldm::group_gated_residual_forward", space, int(x.extent(0)), int(x.extent(1)), int(x.extent(2)),
+              Impl::GroupGatedResidual<XV, HV, AV, YV>{x, h, ada, y, g, split});
 }
 
 /// Backward of the gated branch: dh = dy * gate (=, may not alias dy), dada[:, g:g+D] written (=).

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <dcsldm/core/elementwise.hpp>
 #include <dcsldm/core/compat.hpp>
 #include <dcsldm/core/fast_math.hpp>
 #include <dcsldm/core/error.hpp>
@@ -137,22 +138,16 @@ struct MergeHeads {
   }
 };
 
-template <class ExecSpace>
-using Range3 = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>;
 
 template <class ExecSpace, class SrcV, class DstV>
 void split_heads(const ExecSpace& space, const SrcV& src, const DstV& dst, int heads, int t) {
-  Kokkos::parallel_for(
-      "dcsldm::attention_split_heads",
-      Range3<ExecSpace>(space, {0, 0, 0}, {int(dst.extent(0)), int(dst.extent(1)), int(dst.extent(2))}),
-      SplitHeads<SrcV, DstV>{src, dst, heads, t});
+  for_each_3d("dcsldm::attention_split_heads", space, int(dst.extent(0)), int(dst.extent(1)), int(dst.extent(2)),
+              SplitHeads<SrcV, DstV>{src, dst, heads, t});
 }
 template <class ExecSpace, class SrcV, class DstV>
 void merge_heads(const ExecSpace& space, const SrcV& src, const DstV& dst, int heads, int t) {
-  Kokkos::parallel_for(
-      "dcsldm::attention_merge_heads",
-      Range3<ExecSpace>(space, {0, 0, 0}, {int(src.extent(0)), int(src.extent(1)), int(src.extent(2))}),
-      MergeHeads<SrcV, DstV>{src, dst, heads, t});
+  for_each_3d("dcsldm::attention_merge_heads", space, int(src.extent(0)), int(src.extent(1)), int(src.extent(2)),
+              MergeHeads<SrcV, DstV>{src, dst, heads, t});
 }
 
 /// Masked softmax over the keys of one query block, in place, one team per (bh, row):
@@ -166,6 +161,27 @@ struct MaskedSoftmaxRows {
   LV lse;  // (BH, Tq)
   AttentionMask<MemSpace> mask;
   int i0, nb, tk;
+
+  /// Host form (RangePolicy over the rows): plain loops; exp is taken of every key and masked after, so
+  /// the loop has no branch and vectorises. Same result as the team form up to the order of the sum.
+  KOKKOS_INLINE_FUNCTION void operator()(const int r) const {
+    const int bh = r / nb, i = r % nb, qi = i0 + i;
+    A mx = Kokkos::reduction_identity<A>::max();
+    for (int j = 0; j < tk; ++j) {
+      const A v = A(s(bh, i, j));
+      mx = (mask.allowed(qi, j) && v > mx) ? v : mx;
+    }
+    A sum = 0;
+    for (int j = 0; j < tk; ++j) {
+      const A e = math::exp_acc(A(s(bh, i, j)) - mx);
+      const A w = mask.allowed(qi, j) ? e : A(0);
+      s(bh, i, j) = T(w);
+      sum += w;
+    }
+    const A inv = sum > A(0) ? A(1) / sum : A(0);
+    for (int j = 0; j < tk; ++j) s(bh, i, j) = T(A(s(bh, i, j)) * inv);
+    lse(bh, qi) = sum > A(0) ? T(mx + math::log(sum)) : T(0);
+  }
 
   template <class Member>
   KOKKOS_INLINE_FUNCTION void operator()(const Member& member) const {
@@ -340,8 +356,13 @@ void attention_forward_impl(const ExecSpace& space, const XV& x, const CV& c, co
     auto ob = Kokkos::subview(ws.oh, Kokkos::ALL, rows, Kokkos::ALL);                // (BH, nb, hd)
     S3 sb = Kokkos::subview(ws.s, Kokkos::ALL, std::make_pair(0, nb), Kokkos::ALL);  // (BH, nb, Tk)
     gemm_batched(space, Op::N, Op::T, scale, qb, cache.k, 0, sb);                    // S = Q K^T * scale
-    Kokkos::parallel_for("dcsldm::attention_softmax", Kokkos::TeamPolicy<ExecSpace>(space, bh * nb, Kokkos::AUTO),
-                         MaskedSoftmaxRows<S3, L2, M>{sb, cache.lse, mask, i0, nb, tk});
+    if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible)
+      Kokkos::parallel_for("dcsldm::attention_softmax",
+                           Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, bh * nb),
+                           MaskedSoftmaxRows<S3, L2, M>{sb, cache.lse, mask, i0, nb, tk});
+    else
+      Kokkos::parallel_for("dcsldm::attention_softmax", Kokkos::TeamPolicy<ExecSpace>(space, bh * nb, Kokkos::AUTO),
+                           MaskedSoftmaxRows<S3, L2, M>{sb, cache.lse, mask, i0, nb, tk});
     gemm_batched(space, Op::N, Op::N, 1, sb, cache.v, 0, ob);  // O = P V
   }
   merge_heads(space, ws.oh, cache.out, h, tq);             // (B*Tq, E)
@@ -385,13 +406,13 @@ void attention_backward_impl(const ExecSpace& space, const DYV& dy, const XV& x,
     S3 dsb = Kokkos::subview(ws.ds, Kokkos::ALL, std::make_pair(0, nb), Kokkos::ALL);  // (BH, nb, Tk)
     gemm_batched(space, Op::N, Op::T, scale, qb, cache.k, 0, pb);                      // S
     if (tk > 0)
-      Kokkos::parallel_for("dcsldm::attention_recompute_p", Range3<ExecSpace>(space, {0, 0, 0}, {bh, nb, tk}),
-                           RecomputeProbabilities<S3, L2, M>{pb, cache.lse, mask, i0});
+      for_each_3d("dcsldm::attention_recompute_p", space, bh, nb, tk,
+                  RecomputeProbabilities<S3, L2, M>{pb, cache.lse, mask, i0});
     gemm_batched(space, Op::T, Op::N, 1, pb, dob, beta, ws.dv);  // dV (+)= P^T dO
     gemm_batched(space, Op::N, Op::T, 1, dob, cache.v, 0, dsb);  // dP = dO V^T
     if (tk > 0)
-      Kokkos::parallel_for("dcsldm::attention_softmax_backward", Range3<ExecSpace>(space, {0, 0, 0}, {bh, nb, tk}),
-                           SoftmaxGrad<S3, S3, L2>{pb, dsb, ws.delta, i0});
+      for_each_3d("dcsldm::attention_softmax_backward", space, bh, nb, tk,
+                  SoftmaxGrad<S3, S3, L2>{pb, dsb, ws.delta, i0});
     gemm_batched(space, Op::N, Op::N, scale, dsb, cache.k, 0, dqb);  // dQ = dS K * scale
     gemm_batched(space, Op::T, Op::N, scale, dsb, qb, beta, ws.dk);  // dK (+)= dS^T Q * scale
   }
