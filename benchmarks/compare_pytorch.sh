@@ -50,6 +50,14 @@ for t in $THREADS; do
     env "${envs[@]}" $PY "$ROOT/benchmarks/$side.py" --threads "$t" --min-time "$MIN_TIME" \
       --repetitions "$REPS" ${FILTER:+--filter "$FILTER"} > "$OUT/${side}_t$t.json"
   done
+  # PyTorch's OpenMP threads and a multi-threaded OpenBLAS oversubscribe the cores (Debian's torch links the
+  # pthreads OpenBLAS): with more than one thread the models side is also run with OpenBLAS at 1 thread,
+  # PyTorch's best setting here, and reported beside the same-setting numbers.
+  if [ "$t" -gt 1 ] && [[ " ${PY_SIDES[*]} " == *" pytorch_models "* ]]; then
+    echo "# threads=$t: pytorch_models.py with OPENBLAS_NUM_THREADS=1" >&2
+    env "${envs[@]}" OPENBLAS_NUM_THREADS=1 $PY "$ROOT/benchmarks/pytorch_models.py" --threads "$t" \
+      --min-time "$MIN_TIME" --repetitions "$REPS" ${FILTER:+--filter "$FILTER"} > "$OUT/pytorch_models_ob1_t$t.json"
+  fi
 done
 
 $PY "$ROOT/benchmarks/compare_report.py" "$OUT" $THREADS

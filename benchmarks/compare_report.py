@@ -18,6 +18,18 @@ TARGETS = {"model_tok_train": 1.5, "model_dit_train": 1.5, "model_decode": 2.0, 
            "model_encode": 1.0}
 
 
+ORDER = ["model_tok_train", "model_dit_train", "model_encode", "model_decode", "model_generate"]
+
+
+def case_order(case):
+    """training, encode, decode, generation; then batch and resolution ascending"""
+    parts = case.split("/")
+    nums = [int(x.split(":")[1]) for x in parts[1:] if ":" in x]
+    batch = next((int(x.split(":")[1]) for x in parts[1:] if x.startswith("batch:")), 0)
+    res = next((int(x.split(":")[1]) for x in parts[1:] if x.startswith("res:")), 0)
+    return (ORDER.index(parts[0]) if parts[0] in ORDER else 99, batch, res, nums)
+
+
 def load_cpp(path):
     """{(case, impl): (median seconds, FLOPS, BYTES)} with case = name without its implementation part"""
     d = json.load(open(path))
@@ -50,23 +62,30 @@ def model_tables(out, threads, summary):
         print(f"\n### Models, {t} thread{'s' if t != '1' else ''} (Kokkos {ctx.get('kokkos_exec_space')} concurrency "
               f"{ctx.get('kokkos_concurrency')}, OpenBLAS core {ctx.get('openblas_corename')}, OPENBLAS_CORETYPE="
               f"{ctx.get('OPENBLAS_CORETYPE')}; torch {py['context']['torch']}, {py['context']['threads']} threads)\n")
-        print("| case | dcsldm ms | PyTorch ms | PyTorch / dcsldm | target (1 thread) |")
-        print("|---|---:|---:|---:|---|")
+        ob1_path = f"{out}/pytorch_models_ob1_t{t}.json"
+        ob1 = json.load(open(ob1_path))["times_s"] if os.path.exists(ob1_path) else None
+        extra_h = " PyTorch, OpenBLAS 1 thread, ms | its ratio |" if ob1 else ""
+        print(f"| case | dcsldm ms | PyTorch ms | PyTorch / dcsldm | target (1 thread) |{extra_h}")
+        print("|---|---:|---:|---:|---|" + ("---:|---:|" if ob1 else ""))
         cs, ps = per_t[t]
-        for case, d in cs.items():
-            p = ps.get(case)
+        for case in sorted(cs, key=case_order):
+            d, p = cs[case], ps.get(case)
             target = TARGETS.get(case.split("/")[0], 1.0)
             r = p / d if p else None
             mark = "–" if r is None else (f">= {target:g}: {'met' if r >= target else 'NOT met'}" if t == "1"
                                           else ("faster" if r >= 1 else "slower"))
-            print(f"| {case} | {ms(d)} | {ms(p)} | {ratio(p, d)} | {mark} |")
-            summary.setdefault("models", {}).setdefault(t, {})[case] = {"dcsldm_s": d, "pytorch_s": p, "ratio": r}
+            extra = f" {ms(ob1.get(case))} | {ratio(ob1.get(case), d)} |" if ob1 else ""
+            print(f"| {case} | {ms(d)} | {ms(p)} | {ratio(p, d)} | {mark} |{extra}")
+            rec = {"dcsldm_s": d, "pytorch_s": p, "ratio": r}
+            if ob1:
+                rec["pytorch_openblas1_s"] = ob1.get(case)
+            summary.setdefault("models", {}).setdefault(t, {})[case] = rec
     if len(threads) > 1 and "1" in threads:
         hi = max(threads, key=int)
         print(f"\n### Training throughput, {hi} threads over 1 thread (target >= 1.7)\n")
         print("| case | dcsldm | PyTorch |")
         print("|---|---:|---:|")
-        for case in per_t["1"][0]:
+        for case in sorted(per_t["1"][0], key=case_order):
             if "train" not in case:
                 continue
             c1, chi = per_t["1"][0][case], per_t[hi][0].get(case)
