@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -84,6 +85,12 @@ struct Progress {
       std::fprintf(stderr, "%s: %zu/%zu\n", what.c_str(), done, total);
       last = done;
     }
+  }
+  /// A trainer's per-step callback: the bar on a terminal (the trainers print their own log lines), none
+  /// otherwise.
+  std::function<void(std::int64_t, std::int64_t)> step_callback() {
+    if (!tty) return {};
+    return [this](std::int64_t done, std::int64_t total) { (*this)(std::size_t(done), std::size_t(total)); };
   }
 };
 
@@ -274,7 +281,8 @@ int cmd_train_tokenizer(int argc, char** argv) {
               backend_name().c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
-  tr.run(space, *src);
+  Progress bar{"train-tokenizer"};
+  tr.run(space, *src, stdout, bar.step_callback());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ostringstream cmd;
   for (int i = 0; i < argc; ++i) cmd << (i ? " " : "") << argv[i];
@@ -723,7 +731,8 @@ int cmd_train_dit(int argc, char** argv) {
               backend_name().c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
-  tr.run(space);
+  Progress bar{"train-dit"};
+  tr.run(space, stdout, bar.step_callback());
   tr.save_model(out, {{"train.tokenizer", std::filesystem::path(tok_path).filename().string()}});
   std::printf("wrote %s (EMA weights) after %.1f s in this run\n", out.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -878,7 +887,8 @@ int cmd_train_classifier(int argc, char** argv) {
               tr.model().num_params(), ytrain.size(), o.batch, (long long)o.steps, backend_name().c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
-  tr.run(space);
+  Progress bar{"train-classifier"};
+  tr.run(space, stdout, bar.step_callback());
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double acc = cls::classifier_accuracy(space, tr.model(), test.images.data(), ytest.data(), std::int64_t(ytest.size()));
   char buf[32];

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -103,7 +104,10 @@ class ClassifierTrainer {
     return double(h_loss_());
   }
 
-  void run(const ExecSpace& space, std::FILE* log = stdout) {
+  /// Runs to opt.steps (log lines every log_every steps); on_step (if set) is called after every step with
+  /// (steps done, opt.steps).
+  void run(const ExecSpace& space, std::FILE* log = stdout,
+           const std::function<void(std::int64_t, std::int64_t)>& on_step = {}) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     double acc = 0;
@@ -122,6 +126,7 @@ class ClassifierTrainer {
         acc = 0;
         cnt = 0;
       }
+      if (on_step) on_step(step_, opt_.steps);
     }
   }
 

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -214,7 +215,10 @@ class DitTrainer {
     return st;
   }
 
-  void run(const ExecSpace& space, std::FILE* log = stdout) {
+  /// Runs to opt.steps (log lines every log_every steps, checkpoints every ckpt_every); on_step (if set)
+  /// is called after every step with (steps done, opt.steps).
+  void run(const ExecSpace& space, std::FILE* log = stdout,
+           const std::function<void(std::int64_t, std::int64_t)>& on_step = {}) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     const std::int64_t s0 = step_;
@@ -236,6 +240,7 @@ class DitTrainer {
         cnt = 0;
       }
       if (opt_.ckpt_every > 0 && (step_ % opt_.ckpt_every == 0 || step_ == opt_.steps)) checkpoint();
+      if (on_step) on_step(step_, opt_.steps);
     }
   }
 

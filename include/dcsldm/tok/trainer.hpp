@@ -202,8 +202,10 @@ class TokenizerTrainer {
     return st;
   }
 
-  /// Runs to opt.steps with a progress line every log_every steps and checkpoints every ckpt_every.
-  void run(const ExecSpace& space, TrainSource& src, std::FILE* log = stdout) {
+  /// Runs to opt.steps with a progress line every log_every steps and checkpoints every ckpt_every;
+  /// on_step (if set) is called after every step with (steps done, opt.steps) — e.g. a terminal progress bar.
+  void run(const ExecSpace& space, TrainSource& src, std::FILE* log = stdout,
+           const std::function<void(std::int64_t, std::int64_t)>& on_step = {}) {
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
     std::int64_t s0 = step_;
@@ -228,6 +230,7 @@ class TokenizerTrainer {
         cnt = 0;
       }
       if (opt_.ckpt_every > 0 && (step_ % opt_.ckpt_every == 0 || step_ == opt_.steps)) checkpoint();
+      if (on_step) on_step(step_, opt_.steps);
     }
   }
 
