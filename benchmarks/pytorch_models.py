@@ -20,11 +20,8 @@ The cases do what the C++ ones do:
 """
 import argparse
 import json
-import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 
@@ -32,21 +29,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "torch_ref"))
 import dcs_dit  # noqa: E402
 import dcs_tok  # noqa: E402
+from pytorch_ops import timeit  # noqa: E402  (same timing rule as the op-level comparison)
 
 
-def timeit(fn, min_time, repetitions):
-    fn()  # warm-up (allocations, geometry tables, thread pools)
-    t0 = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - t0, 1e-7)
-    n = max(1, int(min_time / one))
-    means = []
-    for _ in range(repetitions):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        means.append((time.perf_counter() - t0) / n)
-    return statistics.median(means)
+def latent_stats(dit):
+    """The DiT's per-(level, channel) latent mean and std, expanded to (N, c) token rows."""
+    c = dit.config
+    lev = torch.tensor(c.token_levels(c.levels())) - 1
+    mean = torch.tensor(dit.latent_mean, dtype=torch.float32).reshape(c.levels(), c.latent_channels)[lev]
+    std = torch.tensor(dit.latent_std, dtype=torch.float32).reshape(c.levels(), c.latent_channels)[lev]
+    return mean, std
 
 
 def ema_update(ema, params, decay):
@@ -88,9 +80,7 @@ def dit_train_case(path, batch):
     opt = torch.optim.AdamW(params, lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, foreach=True)
     ema = [p.detach().clone() for p in params]
     n, ch, levels = c.latent_tokens(), c.latent_channels, c.levels()
-    lev = torch.tensor(c.token_levels(levels)) - 1
-    mean = torch.tensor(dit.latent_mean, dtype=torch.float32).reshape(levels, ch)[lev]
-    std = torch.tensor(dit.latent_std, dtype=torch.float32).reshape(levels, ch)[lev]
+    mean, std = latent_stats(dit)
     g = torch.Generator().manual_seed(2)
     data = torch.rand(256, n, ch, generator=g) * 2 - 1
     labels_all = torch.arange(256) % max(c.num_classes, 1)
@@ -144,9 +134,7 @@ def generate_case(tok_path, dit_path, batch, steps=50, scale=1.5, res=28):
     dit = dcs_dit.DcsDit.load(dit_path, torch.float32)
     c = dit.config
     n, ch, levels = c.latent_tokens(), c.latent_channels, c.levels()
-    lev = torch.tensor(c.token_levels(levels)) - 1
-    mean = torch.tensor(dit.latent_mean, dtype=torch.float32).reshape(levels, ch)[lev]
-    std = torch.tensor(dit.latent_std, dtype=torch.float32).reshape(levels, ch)[lev]
+    mean, std = latent_stats(dit)
     labels = torch.cat([torch.arange(batch) % 10, torch.full((batch,), c.num_classes)])
     ts = [1.0 - i / steps for i in range(steps + 1)]
 

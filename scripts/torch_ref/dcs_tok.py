@@ -113,6 +113,21 @@ class TokenizerConfig:
         return cls(**args)
 
 
+def linear_shapes(name, o, i):
+    """A Linear(i -> o) with bias: [(name.weight, (o, i)), (name.bias, (o,))] (tok::Impl::add_linear)."""
+    return [(name + ".weight", (o, i)), (name + ".bias", (o,))]
+
+
+def block_shapes(p, d, hidden):
+    """A pre-LN transformer block of width d (tok::Impl::add_block): ln1, ln2, attn.{q,k,v,o}, mlp.fc1/fc2."""
+    out = []
+    for ln in (".ln1", ".ln2"):
+        out += [(p + ln + ".weight", (d,)), (p + ln + ".bias", (d,))]
+    for a in (".attn.q", ".attn.k", ".attn.v", ".attn.o"):
+        out += linear_shapes(p + a, d, d)
+    return out + linear_shapes(p + ".mlp.fc1", hidden, d) + linear_shapes(p + ".mlp.fc2", d, hidden)
+
+
 def parameter_shapes(c):
     """[(name, shape)] in the order of tokenizer_layout (tok/tokenizer_params.hpp)."""
     e, d, n, ch, lc = c.pixel_width, c.width, c.queries, c.channels, c.latent_channels
@@ -120,17 +135,10 @@ def parameter_shapes(c):
     out = []
 
     def linear(name, o, i):
-        out.append((name + ".weight", (o, i)))
-        out.append((name + ".bias", (o,)))
+        out.extend(linear_shapes(name, o, i))
 
     def block(p):
-        for ln in (".ln1", ".ln2"):
-            out.append((p + ln + ".weight", (d,)))
-            out.append((p + ln + ".bias", (d,)))
-        for a in (".attn.q", ".attn.k", ".attn.v", ".attn.o"):
-            linear(p + a, d, d)
-        linear(p + ".mlp.fc1", hid, d)
-        linear(p + ".mlp.fc2", d, hid)
+        out.extend(block_shapes(p, d, hid))
 
     out.append(("enc.pix_x.weight", (e, ch)))
     linear("enc.pix_f", e, fw)

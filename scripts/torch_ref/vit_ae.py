@@ -64,17 +64,10 @@ def parameter_shapes(c):
     out = []
 
     def linear(name, o, i):
-        out.append((name + ".weight", (o, i)))
-        out.append((name + ".bias", (o,)))
+        out.extend(dcs_tok.linear_shapes(name, o, i))
 
     def block(p):
-        for ln in (".ln1", ".ln2"):
-            out.append((p + ln + ".weight", (d,)))
-            out.append((p + ln + ".bias", (d,)))
-        for a in (".attn.q", ".attn.k", ".attn.v", ".attn.o"):
-            linear(p + a, d, d)
-        linear(p + ".mlp.fc1", hid, d)
-        linear(p + ".mlp.fc2", d, hid)
+        out.extend(dcs_tok.block_shapes(p, d, hid))
 
     linear("ae.patch", d, c.patch_dim())
     out.append(("ae.pos", (c.patches(), d)))
