@@ -41,18 +41,28 @@ def latent_stats(dit):
     return mean, std
 
 
-def ema_update(ema, params, decay):
+def training_state(params, lr, weight_decay):
+    """AdamW (foreach) and an EMA copy, as the C++ trainers keep them."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay, foreach=True)
+    return opt, [p.detach().clone() for p in params]
+
+
+def finish_step(loss, params, opt, ema, decay=0.999):
+    """The end of a training step on both sides: backward, clipping to norm 1, AdamW, EMA, loss read back."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
     with torch.no_grad():
         torch._foreach_mul_(ema, decay)
         torch._foreach_add_(ema, params, alpha=1.0 - decay)
+    return loss.item()
 
 
 def tok_train_case(path, batch):
     tok = dcs_tok.DcsTok.load(path, torch.float32)
     c = tok.config
     params = list(tok.parameters())
-    opt = torch.optim.AdamW(params, lr=8e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.02, foreach=True)
-    ema = [p.detach().clone() for p in params]
+    opt, ema = training_state(params, 8e-4, 0.02)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(batch, 1, 28, 28, c.channels, generator=g)
     target = torch.rand(batch, 1, 28, 28, c.channels, generator=g)
@@ -63,12 +73,7 @@ def tok_train_case(path, batch):
         z = tok.encode(x)
         y = tok.decode(z + 0.05 * torch.randn_like(z), levels, 1, 28, 28)
         d = y - target
-        loss = d.abs().mean() + (d * d).mean() + 1e-3 * (z * z).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        ema_update(ema, params, 0.999)
-        return loss.item()
+        return finish_step(d.abs().mean() + (d * d).mean() + 1e-3 * (z * z).mean(), params, opt, ema)
 
     return step
 
@@ -77,8 +82,7 @@ def dit_train_case(path, batch):
     dit = dcs_dit.DcsDit.load(path, torch.float32)
     c = dit.config
     params = list(dit.parameters())
-    opt = torch.optim.AdamW(params, lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, foreach=True)
-    ema = [p.detach().clone() for p in params]
+    opt, ema = training_state(params, 5e-4, 0.0)
     n, ch, levels = c.latent_tokens(), c.latent_channels, c.levels()
     mean, std = latent_stats(dit)
     g = torch.Generator().manual_seed(2)
@@ -104,12 +108,7 @@ def dit_train_case(path, batch):
         opt.zero_grad(set_to_none=False)
         v = dit(xt, t, labels, levels, split)
         d = (v - (eps - x0))[:, split:]
-        loss = (d * d).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        ema_update(ema, params, 0.999)
-        return loss.item()
+        return finish_step((d * d).mean(), params, opt, ema)
 
     return step
 

@@ -53,3 +53,14 @@ def generator(seed):
     g = torch.Generator()
     g.manual_seed(seed)
     return g
+
+
+def fill_random(params, gen, std=0.3, norm_weight=lambda name: False):
+    """Seeded N(0, std) values for every parameter ({name: Parameter}, in order), float32-representable;
+    norm_weight(name) marks the LayerNorm weights, which get 1 + N(0, std)."""
+    with torch.no_grad():
+        for name, p in params.items():
+            v = torch.randn(p.shape, generator=gen, dtype=torch.float32) * std
+            if norm_weight(name):
+                v = v + 1
+            p.copy_(v.double())

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from common import OUT_DIR, generator, write_safetensors
+from common import OUT_DIR, fill_random, generator, write_safetensors
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch_ref"))
 import dcs_tok  # noqa: E402
@@ -29,13 +29,7 @@ def tiny_config(queries, kt):
 
 def random_model(cfg, seed):
     model = dcs_tok.DcsTok(cfg, torch.float64)
-    g = generator(seed)
-    with torch.no_grad():
-        for name, p in model.tok_parameters().items():
-            v = torch.randn(p.shape, generator=g, dtype=torch.float32) * 0.3
-            if ".ln" in name and name.endswith(".weight"):
-                v = v + 1
-            p.copy_(v.double())  # float32-representable
+    fill_random(model.tok_parameters(), generator(seed), norm_weight=lambda n: ".ln" in n and n.endswith(".weight"))
     return model
 
 

@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from common import OUT_DIR, generator, write_safetensors
+from common import OUT_DIR, fill_random, generator, write_safetensors
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch_ref"))
 import vit_ae  # noqa: E402
@@ -24,12 +24,7 @@ def vit_ae_golden(case, latent_tokens, seed):
                              latent_tokens=latent_tokens, latent_channels=2)
     model = vit_ae.VitAE(cfg)
     g = generator(seed)
-    with torch.no_grad():
-        for name, p in model.ae_parameters().items():
-            v = torch.randn(p.shape, generator=g, dtype=torch.float32) * 0.3
-            if "ln" in name and name.endswith(".weight"):
-                v = v + 1
-            p.copy_(v.double())
+    fill_random(model.ae_parameters(), g, norm_weight=lambda n: "ln" in n and n.endswith(".weight"))
     model.save(os.path.join(OUT_DIR, f"vit_ae_{case}.model.safetensors"))
     x = torch.rand(2, cfg.res, cfg.res, cfg.channels, generator=g, dtype=torch.float32).double()
     proj = (torch.rand(2, cfg.res, cfg.res, cfg.channels, generator=g, dtype=torch.float32) * 2 - 1).double()

@@ -76,6 +76,30 @@ void check_tables(const tok::PatchGrid& g) {
       }
   CHECK(ok);
   for (int q : per_patch) CHECK(q >= 1);
+  // Tiled passes (tok/tokenizer.hpp's tiled decode): each tile's patch indices and coordinates are the
+  // whole grid's rows [first, first + count), for tiles that divide nothing and tiles of one pixel.
+  for (const int cap : {1, 3, g.num_pixels()}) {
+    INFO("tiles of " << cap << " pixels");
+    const auto tiles = tok::make_tile_tables<Mem>(g, cap);
+    CHECK(tiles.pixels() == cap);
+    bool tiles_ok = true;
+    for (int first = 0; first < g.num_pixels(); first += cap) {
+      const int count = std::min(cap, g.num_pixels() - first);
+      const auto tile = tok::select_pixel_tile(ExecSpace(), tiles, first, count);
+      tiles_ok = tiles_ok && tile.first_pixel == first && tile.pixels() == count &&
+                 tile.covers_grid() == (count == g.num_pixels());
+      View2<double, Mem> tc("tile_coords", std::size_t(count), 6);
+      tok::pixel_coords(ExecSpace(), tile, tc);
+      const auto tp = test::to_doubles(tile.pixel_patch);
+      const auto tcv = test::to_doubles(tc);
+      for (int i = 0; i < count; ++i) {
+        tiles_ok = tiles_ok && tp[std::size_t(i)] == pp[std::size_t(first + i)];
+        for (int a = 0; a < 6; ++a)
+          tiles_ok = tiles_ok && tcv[std::size_t(i) * 6 + std::size_t(a)] == c[std::size_t(first + i) * 6 + std::size_t(a)];
+      }
+    }
+    CHECK(tiles_ok);
+  }
   const auto ce = test::to_doubles(centres);
   p = 0;
   for (int pt = 0; pt < g.gt; ++pt)
@@ -97,6 +121,15 @@ void check_coords_errors() {
                         Catch::Contains("(35, 6)"));
   CHECK_THROWS_WITH(tok::patch_centres(ExecSpace(), tab, bad_c),
                     Catch::Contains("dcsldm::patch_centres") && Catch::Contains("(6, 3)"));
+  const auto g = tok::make_patch_grid(1, 5, 7, 1, 2, 3);
+  CHECK_THROWS_WITH(tok::make_tile_tables<Mem>(g, 0),
+                    Catch::Contains("make_tile_tables") && Catch::Contains("capacity = 0 pixels"));
+  const auto tiles = tok::make_tile_tables<Mem>(g, 8);
+  CHECK_THROWS_WITH(tok::select_pixel_tile(ExecSpace(), tiles, 30, 8),
+                    Catch::Contains("select_pixel_tile") && Catch::Contains("pixels [30, 38)") &&
+                        Catch::Contains("of a grid of 35 pixels"));
+  CHECK_THROWS_WITH(tok::select_pixel_tile(ExecSpace(), tiles, 0, 9),
+                    Catch::Contains("select_pixel_tile") && Catch::Contains("with room for 8"));
 }
 
 }  // namespace

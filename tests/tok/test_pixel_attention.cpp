@@ -294,6 +294,15 @@ void check_pixel_attention_errors() {
   tok::neighbour_attention_forward(space, qn, kvn, rel, tab, n, 2, yn, nc);
   CHECK_THROWS_WITH(tok::neighbour_attention_backward(space, yn, qn, kvn, rel, drel, tab, n, 2, nc, nw, dqn, dkv),
                     Catch::Contains("dcsldm::neighbour_attention_backward") && Catch::Contains("dkv is (2, 35, 12)"));
+  // Tables of one tile (a tiled inference pass): the backward and the patchifier read-out need the whole grid.
+  const auto tiles = tok::make_tile_tables<Mem>(grid, 5);
+  const auto tile = tok::select_pixel_tile(space, tiles, 5, 5);
+  CHECK_THROWS_WITH(tok::neighbour_attention_backward(space, yn, qn, kvn, rel, drel, tile, n, 2, nc, nw, dqn, dkvn),
+                    Catch::Contains("dcsldm::neighbour_attention_backward") &&
+                        Catch::Contains("the tables cover pixels [5, 10) of 35"));
+  CHECK_THROWS_WITH(tok::patch_pool_attention_forward(space, kv, q, tile, 2, y, cache),
+                    Catch::Contains("dcsldm::patch_pool_attention_forward") &&
+                        Catch::Contains("the tables cover pixels [5, 10) of 35, expected the whole grid"));
 }
 
 }  // namespace

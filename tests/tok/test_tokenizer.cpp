@@ -194,6 +194,9 @@ TEST_CASE("tokenizer: a decode over the memory budget runs in tiles and equals t
   INFO("scratch: whole grid " << big.scratch_bytes() << " B, tiled " << small.scratch_bytes() << " B");
   REQUIRE(small.scratch_bytes() * 10 < big.scratch_bytes());
   REQUIRE_THROWS_WITH(small.set_decode_memory(0), Catch::Contains("bytes = 0"));
+  Scratch<float, Mem> scratch("scratch");
+  REQUIRE_THROWS_WITH(tok::make_decode_plan(Exec(), cfg, small.params(), 2, small.grid(1, 8, 8), 2, false, scratch, -1),
+                      Catch::Contains("make_decode_plan") && Catch::Contains("max_tile_pixels = -1"));
 }
 
 TEST_CASE("tokenizer: model files round-trip and corrupt files are refused", "[tok][io]") {

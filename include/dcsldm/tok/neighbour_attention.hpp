@@ -92,6 +92,12 @@ KOKKOS_INLINE_FUNCTION A biased_dot(const TQ* q, const TK* k, const TR* r, int n
 struct PatchCoord {
   int t, y, x;
   KOKKOS_INLINE_FUNCTION PatchCoord(int p, const PatchGrid& g) : t(p / (g.gw * g.gh)), y((p / g.gw) % g.gh), x(p % g.gw) {}
+  /// The flat index of the neighbour at offset o = ((dt+1)*3 + (dy+1))*3 + (dx+1), or -1 outside the grid.
+  KOKKOS_INLINE_FUNCTION int neighbour(int o, const PatchGrid& g) const {
+    const int nt = t + o / 9 - 1, ny = y + (o / 3) % 3 - 1, nx = x + o % 3 - 1;
+    if (nt < 0 || nt >= g.gt || ny < 0 || ny >= g.gh || nx < 0 || nx >= g.gw) return -1;
+    return (nt * g.gh + ny) * g.gw + nx;
+  }
 };
 
 /// Forward: one thread per (b, pixel, head); online softmax over the valid (offset, slot) keys.
@@ -125,9 +131,8 @@ struct NeighbourForward {
         int nk = 0;
         A m = 0;
         for (int o = 0; o < neighbour_offsets; ++o) {
-          const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
-          if (nt < 0 || nt >= g.gt || ny < 0 || ny >= g.gh || nx < 0 || nx >= g.gw) continue;
-          const int pnb = (nt * g.gh + ny) * g.gw + nx;
+          const int pnb = pc.neighbour(o, g);
+          if (pnb < 0) continue;
           for (int j = 0; j < n; ++j) {
             const A s = scale * biased_dot<A>(qi, &kv(b, pnb * n + j, h * hd), &rel(o * n + j, h * hd), hd);
             m = (nk == 0 || s > m) ? s : m;
@@ -162,9 +167,8 @@ struct NeighbourForward {
       A m = 0, l = 0;
       bool first = true;
       for (int o = 0; o < neighbour_offsets; ++o) {
-        const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
-        if (nt < 0 || nt >= g.gt || ny < 0 || ny >= g.gh || nx < 0 || nx >= g.gw) continue;
-        const int pnb = (nt * g.gh + ny) * g.gw + nx;
+        const int pnb = pc.neighbour(o, g);
+        if (pnb < 0) continue;
         for (int j = 0; j < n; ++j) {
           const A s = scale * biased_dot<A>(qi, &kv(b, pnb * n + j, h * hd), &rel(o * n + j, h * hd), hd);
           const auto* vj = &kv(b, pnb * n + j, e + h * hd + d0);
@@ -234,9 +238,8 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
         if (d0 == 0) {  // D_i = sum a dp, stored once; every later use reads the same rounded value
           A sum = 0;
           for (int o = 0; o < neighbour_offsets; ++o) {
-            const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
-            if (nt < 0 || nt >= gr.gt || ny < 0 || ny >= gr.gh || nx < 0 || nx >= gr.gw) continue;
-            const int pnb = (nt * gr.gh + ny) * gr.gw + nx;
+            const int pnb = pc.neighbour(o, gr);
+            if (pnb < 0) continue;
             for (int j = 0; j < nq; ++j) {
               A a, dp;
               this->prob(b, i, h, o, pnb * nq + j, a, dp);
@@ -247,9 +250,8 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
         }
         const A dd = A(this->delta(b, i, h));
         for (int o = 0; o < neighbour_offsets; ++o) {
-          const int nt = pc.t + o / 9 - 1, ny = pc.y + (o / 3) % 3 - 1, nx = pc.x + o % 3 - 1;
-          if (nt < 0 || nt >= gr.gt || ny < 0 || ny >= gr.gh || nx < 0 || nx >= gr.gw) continue;
-          const int pnb = (nt * gr.gh + ny) * gr.gw + nx;
+          const int pnb = pc.neighbour(o, gr);
+          if (pnb < 0) continue;
           for (int j = 0; j < nq; ++j) {
             const int row = pnb * nq + j;
             A a, dp;
@@ -401,7 +403,8 @@ void check_neighbour_common(const char* op, const QV& q, const KVV& kv, const RV
 }  // namespace Impl
 
 /// Neighbourhood attention forward. q (Npix, E) per-pixel queries shared by the batch, for the Npix =
-/// tab.pixels() pixels the tables cover (the whole grid, or one tile: tok/patch_grid.hpp select_pixel_tile); kv (B, P*n, 2E) token keys [0, E) and values [E, 2E), token (P, j) at row P*n + j;
+/// tab.pixels() pixels the tables cover (the whole grid, or one tile: tok/patch_grid.hpp select_pixel_tile);
+/// kv (B, P*n, 2E) token keys [0, E) and values [E, 2E), token (P, j) at row P*n + j;
 /// rel (27n, E) learned key bias, row o*n + j. y (B, Npix, E) written (=); fills cache.lse (B, Npix, H).
 template <class ExecSpace, class QV, class KVV, class RV, class YV, class T, class M>
 void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV& kv, const RV& rel,
@@ -430,14 +433,14 @@ void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const Q
                                   const NeighbourCache<T, M>& cache, const NeighbourWorkspace<T, M>& ws, const DQV& dq,
                                   const DKVV& dkv) {
   const char* op = "neighbour_attention_backward";
+  DCSLDM_REQUIRE(tab.covers_grid(), op, "the tables cover pixels [", tab.first_pixel, ", ",
+                 tab.first_pixel + tab.pixels(), ") of ", tab.grid.num_pixels(), ": the backward runs on whole grids");
   Impl::check_neighbour_common(op, q, kv, rel, tab, n, heads, cache);
   static_assert(DYV::rank == 3 && DRV::rank == 2 && DQV::rank == 2 && DKVV::rank == 3,
                 "neighbour_attention_backward: dy (B, Npix, E), drel (27n, E), dq (Npix, E), dkv (B, P*n, 2E)");
   static_assert(std::is_same_v<value_t<DYV>, T> && std::is_same_v<typename DRV::value_type, T> &&
                     std::is_same_v<typename DQV::value_type, T> && std::is_same_v<typename DKVV::value_type, T>,
                 "neighbour_attention_backward: dy, drel, dq, dkv hold the cache's scalar type");
-  DCSLDM_REQUIRE(tab.covers_grid(), op, "the tables cover pixels [", tab.first_pixel, ", ",
-                 tab.first_pixel + tab.pixels(), ") of ", tab.grid.num_pixels(), ": the backward runs on whole grids");
   const int e = int(q.extent(1)), b = int(kv.extent(0)), npix = tab.pixels();
   const int rows = tab.grid.num_patches() * n, rr = neighbour_offsets * n;
   Impl::require_extents3(op, "dy", dy, std::size_t(b), std::size_t(npix), std::size_t(e));

@@ -178,24 +178,16 @@ struct PixelPatch {
 
 }  // namespace Impl
 
-/// Builds the device tables of grid g, every pixel (host call; allocates and copies).
+/// Builds the device tables of grid g, every pixel (host call; allocates, fills on the memory space's
+/// default execution space and fences).
 template <class MemSpace>
 PatchTables<MemSpace> make_patch_tables(const PatchGrid& g) {
+  using Exec = typename MemSpace::execution_space;
   PatchTables<MemSpace> tab = Impl::axis_tables<MemSpace>("make_patch_tables", g);
-  std::vector<int> pp(std::size_t(g.num_pixels()));
-  std::size_t i = 0;
-  for (int t = 0; t < g.t; ++t) {
-    const int pt = Impl::axis_patch(t, g.t, g.gt);
-    for (int y = 0; y < g.h; ++y) {
-      const int py = Impl::axis_patch(y, g.h, g.gh);
-      for (int x = 0; x < g.w; ++x) pp[i++] = (pt * g.gh + py) * g.gw + Impl::axis_patch(x, g.w, g.gw);
-    }
-  }
-  Kokkos::View<int*, MemSpace> d("dcsldm::pixel_patch", pp.size());
-  auto h = Kokkos::create_mirror_view(d);
-  for (std::size_t j = 0; j < pp.size(); ++j) h(j) = pp[j];
-  Kokkos::deep_copy(d, h);
-  tab.pixel_patch = d;
+  tab.pixel_patch = Kokkos::View<int*, MemSpace>("dcsldm::pixel_patch", std::size_t(g.num_pixels()));
+  Kokkos::parallel_for("dcsldm::pixel_patch", Kokkos::RangePolicy<Exec, Kokkos::IndexType<int>>(Exec(), 0, g.num_pixels()),
+                       Impl::PixelPatch<MemSpace>{tab.pixel_patch, g, 0});
+  Exec().fence();
   return tab;
 }
 
