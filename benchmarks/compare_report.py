@@ -117,9 +117,10 @@ def op_tables(out, threads):
             print(f"| {op} | {shape} | {ms(d[0])} | {rate} | {ms(c[0]) if c else '–'} | "
                   f"{ratio(c[0], d[0]) if c else '–'} | {ms(p)} | {ratio(p, d[0])} |")
         for (case, impl), v in cpp.items():
-            if impl == "portable":
+            if impl not in ("dcsldm", "cblas"):  # other variants: the portable GEMM, blocked attention
                 op, shape = case.split("/", 1)
-                print(f"| {op} (portable kernel) | {shape} | {ms(v[0])} | {v[1] / 1e9:.1f} | | | {ms(pyt.get(case))} | "
+                rate = f"{v[1] / 1e9:.1f}" if v[1] else "–"
+                print(f"| {op} ({impl} variant) | {shape} | {ms(v[0])} | {rate} | | | {ms(pyt.get(case))} | "
                       f"{ratio(pyt.get(case), v[0])} |")
     print("\nRatios > 1: PyTorch (or cblas) takes longer than dcsldm. dcsldm/cblas speed = cblas time / dcsldm time.")
 

@@ -70,7 +70,7 @@ def attention(x, wq, bq, wk, bk, wv, bv, wo, bo, heads):
 
 
 def attention_cases():
-    for (b, t, c, h) in ((8, 256, 256, 4), (1, 1024, 512, 8)):
+    for (b, t, c, h) in ((32, 81, 128, 4), (64, 32, 128, 4), (8, 256, 256, 4), (1, 1024, 512, 8)):
         name = f"B:{b}/T:{t}/C:{c}/H:{h}"
         x = rand(b, t, c)
         params = []

@@ -1,7 +1,8 @@
 // Multi-head attention: PyTorch parity (self-attention with every MaskKind, cross-attention with a
 // Neighbourhood mask, Tq != Tk, Dc != D, a fully masked query row, Tq = 1) at several query-block sizes,
 // += parameter gradients, finite-difference gradients of x, context and all projections, sizes 0/1/odd,
-// and errors.
+// and errors; on host spaces each for the fused per-(batch, head) kernels and the blocked GEMM path, and
+// the two against each other at the models' sizes.
 #include <array>
 #include <dcsldm/nn/attention.hpp>
 
@@ -64,9 +65,10 @@ void check_doubled(const test::Golden& g, const std::vector<double>& got, const 
   CHECK(num / den < test::parity_tol<T>());
 }
 
-/// Forward + backward twice against golden `name`, with query blocks of `block` rows (0: the golden's).
+/// Forward + backward twice against golden `name`, with query blocks of `block` rows (0: the golden's);
+/// `fused`: the workspace's host kernel choice (devices ignore it).
 template <class ExecSpace, class T>
-void check_attention_golden(const std::string& name, int block) {
+void check_attention_golden(const std::string& name, int block, bool fused) {
   using Mem = typename ExecSpace::memory_space;
   ExecSpace space;
   test::Golden g(name);
@@ -82,6 +84,7 @@ void check_attention_golden(const std::string& name, int block) {
   View3<T, Mem> y("y", b, tq, p.o.out_features()), dx("dx", b, tq, x.extent(2)), dc("dc", b, tk, c.extent(2));
   auto cache = nn::make_attention_cache(b, tq, tk, p);
   auto ws = nn::make_attention_workspace(b, tq, tk, p, block);
+  ws.fused = fused;
   CHECK(ws.block() == std::min<int>(block, int(tq)));
   for (int pass = 0; pass < 2; ++pass) {
     if (self) {
@@ -93,7 +96,7 @@ void check_attention_golden(const std::string& name, int block) {
     }
   }
   const double tol = test::parity_tol<T>();
-  INFO(name << " block " << block << (std::is_same_v<T, float> ? " float" : " double"));
+  INFO(name << " block " << block << (std::is_same_v<T, float> ? " float" : " double") << (fused ? " fused" : " blocked"));
   CHECK(g.error(y, "y") < tol);
   CHECK(g.error(dx, "dx") < tol);
   if (!self) CHECK(g.error(dc, "dcontext") < tol);
@@ -151,7 +154,7 @@ struct GradCase {
 };
 
 template <class ExecSpace>
-void check_attention_gradients(const GradCase& gc) {
+void check_attention_gradients(const GradCase& gc, bool fused) {
   using Mem = typename ExecSpace::memory_space;
   ExecSpace space;
   nn::Attention<double, Mem> p;
@@ -174,6 +177,7 @@ void check_attention_gradients(const GradCase& gc) {
   Kokkos::deep_copy(dc, 7.0);
   auto cache = nn::make_attention_cache(gc.b, gc.tq, tk, p);
   auto ws = nn::make_attention_workspace(gc.b, gc.tq, tk, p, gc.block);
+  ws.fused = fused;
   auto forward = [&] {
     if (gc.self)
       nn::self_attention_forward(space, x, p, mask, y, cache, ws);
@@ -191,7 +195,7 @@ void check_attention_gradients(const GradCase& gc) {
   };
   INFO("mask " << nn::mask_kind_name(gc.kind) << (gc.self ? " self" : " cross") << " B=" << gc.b << " Tq=" << gc.tq
                << " Tk=" << tk << " D=" << gc.d << " Dc=" << gc.dc << " E=" << gc.e << " H=" << gc.heads
-               << " block=" << gc.block);
+               << " block=" << gc.block << (fused ? " fused" : " blocked"));
   for (double v : test::to_doubles(y)) REQUIRE(std::isfinite(v));
   // 16 elements per tensor (first and last included) keep the many small kernel launches affordable.
   auto check = [&](const char* what, auto& param, auto& grad) {
@@ -251,31 +255,90 @@ void check_attention_errors() {
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("self-attention matches PyTorch for every mask kind", "[attention][mha]", ExecSpaces) {
-  for (const char* kind : {"full", "causal", "level_causal", "segment_level_causal", "neighbourhood"})
-    for (int block : {0, 1, 128}) {  // 0: the golden's block of 3 rows (T = 7: blocks of 3, 3, 1)
-      check_attention_golden<TestType, float>(std::string("attn_self_") + kind, block);
-      check_attention_golden<TestType, double>(std::string("attn_self_") + kind, block);
-    }
+  for (const bool fused : {true, false})
+    for (const char* kind : {"full", "causal", "level_causal", "segment_level_causal", "neighbourhood"})
+      for (int block : {0, 1, 128}) {  // 0: the golden's block of 3 rows (T = 7: blocks of 3, 3, 1)
+        check_attention_golden<TestType, float>(std::string("attn_self_") + kind, block, fused);
+        check_attention_golden<TestType, double>(std::string("attn_self_") + kind, block, fused);
+      }
 }
 TEMPLATE_LIST_TEST_CASE("cross-attention matches PyTorch", "[attention][mha]", ExecSpaces) {
-  for (int block : {0, 3, 128}) {
-    check_attention_golden<TestType, float>("attn_cross_neighbourhood", block);
-    check_attention_golden<TestType, double>("attn_cross_neighbourhood", block);
+  for (const bool fused : {true, false}) {
+    for (int block : {0, 3, 128}) {
+      check_attention_golden<TestType, float>("attn_cross_neighbourhood", block, fused);
+      check_attention_golden<TestType, double>("attn_cross_neighbourhood", block, fused);
+    }
+    check_attention_golden<TestType, float>("attn_cross_tq1", 0, fused);
+    check_attention_golden<TestType, double>("attn_cross_tq1", 0, fused);
   }
-  check_attention_golden<TestType, float>("attn_cross_tq1", 0);
-  check_attention_golden<TestType, double>("attn_cross_tq1", 0);
 }
 TEMPLATE_LIST_TEST_CASE("attention gradients match finite differences", "[attention][mha][grad]", ExecSpaces) {
   using K = nn::MaskKind;
-  // kind, B, Tq, Tk, D, Dc, E, Dout, heads, block, self, far_query
-  for (K kind : {K::Full, K::Causal, K::LevelCausal, K::SegmentLevelCausal, K::Neighbourhood})
-    check_attention_gradients<TestType>({kind, 2, 5, 5, 4, 4, 4, 3, 2, 2, true, false});
-  check_attention_gradients<TestType>({K::Neighbourhood, 2, 3, 5, 4, 3, 6, 5, 3, 2, false, true});
-  check_attention_gradients<TestType>({K::LevelCausal, 1, 4, 3, 3, 2, 2, 3, 1, 3, false, false});
-  check_attention_gradients<TestType>({K::Full, 1, 1, 1, 1, 1, 1, 1, 1, 128, true, false});
-  check_attention_gradients<TestType>({K::Full, 1, 1, 1, 1, 1, 1, 1, 1, 128, false, false});
-  check_attention_gradients<TestType>({K::Full, 0, 3, 3, 2, 2, 2, 2, 1, 2, true, false});
-  check_attention_gradients<TestType>({K::Full, 2, 0, 3, 2, 3, 2, 2, 1, 2, false, false});
-  check_attention_gradients<TestType>({K::Full, 2, 3, 0, 2, 3, 2, 2, 1, 2, false, false});
+  for (const bool fused : {true, false}) {
+    // kind, B, Tq, Tk, D, Dc, E, Dout, heads, block, self, far_query
+    for (K kind : {K::Full, K::Causal, K::LevelCausal, K::SegmentLevelCausal, K::Neighbourhood})
+      check_attention_gradients<TestType>({kind, 2, 5, 5, 4, 4, 4, 3, 2, 2, true, false}, fused);
+    check_attention_gradients<TestType>({K::Neighbourhood, 2, 3, 5, 4, 3, 6, 5, 3, 2, false, true}, fused);
+    check_attention_gradients<TestType>({K::LevelCausal, 1, 4, 3, 3, 2, 2, 3, 1, 3, false, false}, fused);
+    check_attention_gradients<TestType>({K::Full, 1, 1, 1, 1, 1, 1, 1, 1, 128, true, false}, fused);
+    check_attention_gradients<TestType>({K::Full, 1, 1, 1, 1, 1, 1, 1, 1, 128, false, false}, fused);
+    check_attention_gradients<TestType>({K::Full, 0, 3, 3, 2, 2, 2, 2, 1, 2, true, false}, fused);
+    check_attention_gradients<TestType>({K::Full, 2, 0, 3, 2, 3, 2, 2, 1, 2, false, false}, fused);
+    check_attention_gradients<TestType>({K::Full, 2, 3, 0, 2, 3, 2, 2, 1, 2, false, false}, fused);
+  }
+}
+TEMPLATE_LIST_TEST_CASE("fused host attention equals the blocked GEMM path at the models' sizes", "[attention][mha]",
+                        ExecSpaces) {
+  // The encoder's shape (81 tokens: 49 patches + 32 latents in 4 levels, 4 heads of 32) and the DiT's
+  // (32 tokens), float; every output and gradient of the two paths within float rounding.
+  using Mem = typename TestType::memory_space;
+  TestType space;
+  for (const int t : {81, 32}) {
+    nn::Attention<float, Mem> p;
+    auto lin = [](int out, int in, std::uint64_t seed) {
+      nn::Linear<float, Mem> l{View2<float, Mem>("w", out, in), View1<float, Mem>("b", out)};
+      test::fill_uniform(l.weight, seed, -0.3, 0.3);
+      test::fill_uniform(l.bias, seed + 1, -0.1, 0.1);
+      return l;
+    };
+    p.q = lin(128, 128, 11);
+    p.k = lin(128, 128, 13);
+    p.v = lin(128, 128, 15);
+    p.o = lin(128, 128, 17);
+    p.heads = 4;
+    std::vector<int> levels(std::size_t(t) * 3, 0);
+    for (int i = 0; i < t; ++i) levels[std::size_t(i) * 3] = i < t - 32 ? 0 : 1 + (i - (t - 32)) / 8;
+    auto mask = nn::make_attention_mask<Mem>(nn::MaskKind::LevelCausal, levels, levels);
+    const int b = 3;
+    View3<float, Mem> x("x", b, t, 128), dy("dy", b, t, 128);
+    test::fill_uniform(x, 21, -1.0, 1.0);
+    test::fill_uniform(dy, 23, -1.0, 1.0);
+    std::vector<std::vector<double>> res[2];
+    for (const bool fused : {true, false}) {
+      auto cache = nn::make_attention_cache(b, t, t, p);
+      auto ws = nn::make_attention_workspace(b, t, t, p);
+      ws.fused = fused;
+      auto g = zero_like(p);
+      View3<float, Mem> y("y", b, t, 128), dx("dx", b, t, 128);
+      nn::self_attention_forward(space, x, p, mask, y, cache, ws);
+      nn::self_attention_backward(space, dy, x, p, g, mask, cache, ws, dx);
+      auto& r = res[fused ? 0 : 1];
+      for (auto v : {test::to_doubles(y), test::to_doubles(dx), test::to_doubles(cache.lse), test::to_doubles(g.q.weight),
+                     test::to_doubles(g.k.weight), test::to_doubles(g.v.weight), test::to_doubles(g.o.weight),
+                     test::to_doubles(g.q.bias), test::to_doubles(g.v.bias)})
+        r.push_back(v);
+    }
+    const char* names[] = {"y", "dx", "lse", "dq.weight", "dk.weight", "dv.weight", "do.weight", "dq.bias", "dv.bias"};
+    for (std::size_t n = 0; n < res[0].size(); ++n) {
+      double num = 0, den = 0;
+      for (std::size_t i = 0; i < res[0][n].size(); ++i) {
+        num = std::max(num, std::abs(res[0][n][i] - res[1][n][i]));
+        den = std::max(den, std::abs(res[1][n][i]));
+      }
+      INFO("T = " << t << ": " << names[n] << " max abs diff " << num << ", scale " << den);
+      CHECK(den > 0);
+      CHECK(num <= 2e-5 * den);
+    }
+  }
 }
 TEMPLATE_LIST_TEST_CASE("attention errors", "[attention][mha]", ExecSpaces) { check_attention_errors<TestType>(); }

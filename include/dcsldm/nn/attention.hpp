@@ -13,6 +13,9 @@
 //   dV += P^T dO,  dP = dO V^T,  D_i = rowsum(dO * O),  dS = P * (dP - D_i),
 //   dQ = dS K / sqrt(hd),  dK += dS^T Q / sqrt(hd).
 // GEMMs go through dcsldm::gemm_batched (BLAS / cuBLAS / rocBLAS, batched over B*H).
+// Host spaces with a CBLAS run the core instead as one work item per (batch entry, head)
+// (attention_fused_host.hpp): no split/merge passes, the softmax on rows still in cache;
+// AttentionWorkspace::fused = false selects the blocked path there too (tests run both).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 #include <dcsldm/linalg/gemm.hpp>
+#include <dcsldm/nn/attention_fused_host.hpp>
 #include <dcsldm/nn/attention_mask.hpp>
 #include <dcsldm/nn/linear.hpp>
 
@@ -60,6 +64,10 @@ struct AttentionWorkspace {
   View3<T, MemSpace> dk;     ///< (B*H, Tk, hd)
   View3<T, MemSpace> dv;     ///< (B*H, Tk, hd)
   View2<T, MemSpace> delta;  ///< (B*H, Tq) D_i = rowsum(dO * O)
+  /// Host spaces with a CBLAS (float, double): run the core as one work item per (batch entry, head) (true,
+  /// the default) or as the blocked batched-GEMM path that device spaces always run (false). Both give the
+  /// same results to rounding.
+  bool fused = true;
   int block() const { return int(s.extent(1)); }
 };
 
@@ -344,6 +352,16 @@ void attention_forward_impl(const ExecSpace& space, const XV& x, const CV& c, co
   linear_forward(space, flatten_rows(x), p.q, ws.qp);  // (B*Tq, E)
   linear_forward(space, flatten_rows(c), p.k, ws.kp);  // (B*Tk, E)
   linear_forward(space, flatten_rows(c), p.v, ws.vp);
+  if constexpr (fused_attention_available<ExecSpace, T>()) {
+    if (ws.fused) {
+      dcsldm::Impl::blas_threads(1);  // one single-threaded BLAS call per (b, h) and product
+      Kokkos::parallel_for("dcsldm::attention_fused_forward", Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, bh),
+                           FusedAttentionForward<T, M>{ws.qp, ws.kp, ws.vp, cache.q, cache.k, cache.v, cache.out,
+                                                       cache.lse, ws.s, mask, h, hd, tq, tk, T(scale)});
+      linear_forward(space, cache.out, p.o, flatten_rows(y));
+      return;
+    }
+  }
   split_heads(space, ws.qp, cache.q, h, tq);  // (B*H, Tq, hd)
   split_heads(space, ws.kp, cache.k, h, tk);  // (B*H, Tk, hd)
   split_heads(space, ws.vp, cache.v, h, tk);
@@ -369,25 +387,13 @@ void attention_forward_impl(const ExecSpace& space, const XV& x, const CV& c, co
   linear_forward(space, cache.out, p.o, flatten_rows(y));  // (B*Tq, Dout)
 }
 
-/// The backward pass proper. dctx_is_dx: context == x (self-attention), so the k/v input gradients add
-/// into dx.
-template <class ExecSpace, class DYV, class XV, class CV, class T, class M, class DXV, class DCV>
-void attention_backward_impl(const ExecSpace& space, const DYV& dy, const XV& x, const CV& c, const Attention<T, M>& p,
-                             const Attention<T, M>& g, const AttentionMask<M>& mask, const AttentionCache<T, M>& cache,
-                             const AttentionWorkspace<T, M>& ws, const DXV& dx, const DCV& dctx, bool dctx_is_dx) {
-  const int b = int(x.extent(0)), tq = int(x.extent(1)), tk = int(c.extent(1)), h = p.heads;
-  const int hd = p.head_dim(), bh = b * h, nbmax = ws.block();
-  const bool want_dx = dx.size() != 0, want_dctx = dctx_is_dx ? want_dx : dctx.size() != 0;
-  if (b == 0 || tq == 0) {
-    // No queries: no gradient flows; inputs gradients are zero, parameters unchanged.
-    if (want_dx) Kokkos::deep_copy(space, dx, T(0));
-    if (!dctx_is_dx && want_dctx) Kokkos::deep_copy(space, dctx, T(0));
-    return;
-  }
-  const accum_t<T> scale = accum_t<T>(1) / math::sqrt(accum_t<T>(hd > 0 ? hd : 1));
-  auto dy2 = flatten_rows(dy);
-  // Output projection: g.o += dy^T out, d(out) = dy Wo (into ws.qp), then dO per head (into ws.oh).
-  linear_backward(space, dy2, cache.out, p.o, g.o, ws.qp);
+/// The blocked GEMM path of the backward core: d(out) in ws.qp -> dQ, dK, dV merged in ws.qp, ws.kp,
+/// ws.vp (device spaces; host spaces with ws.fused = false).
+template <class ExecSpace, class T, class M>
+void attention_core_backward_blocked(const ExecSpace& space, const AttentionMask<M>& mask,
+                                     const AttentionCache<T, M>& cache, const AttentionWorkspace<T, M>& ws, int h,
+                                     int tq, int tk, accum_t<T> scale) {
+  const int bh = int(ws.oh.extent(0)), nbmax = ws.block();
   split_heads(space, ws.qp, ws.oh, h, tq);
   Kokkos::parallel_for(
       "dcsldm::attention_row_dot",
@@ -416,10 +422,45 @@ void attention_backward_impl(const ExecSpace& space, const DYV& dy, const XV& x,
     gemm_batched(space, Op::N, Op::N, scale, dsb, cache.k, 0, dqb);  // dQ = dS K * scale
     gemm_batched(space, Op::T, Op::N, scale, dsb, qb, beta, ws.dk);  // dK (+)= dS^T Q * scale
   }
-  // Back to (B*T, E) and through the input projections.
+  // Back to (B*T, E).
   merge_heads(space, ws.dq, ws.qp, h, tq);
   merge_heads(space, ws.dk, ws.kp, h, tk);
   merge_heads(space, ws.dv, ws.vp, h, tk);
+}
+
+/// The backward pass proper. dctx_is_dx: context == x (self-attention), so the k/v input gradients add
+/// into dx.
+template <class ExecSpace, class DYV, class XV, class CV, class T, class M, class DXV, class DCV>
+void attention_backward_impl(const ExecSpace& space, const DYV& dy, const XV& x, const CV& c, const Attention<T, M>& p,
+                             const Attention<T, M>& g, const AttentionMask<M>& mask, const AttentionCache<T, M>& cache,
+                             const AttentionWorkspace<T, M>& ws, const DXV& dx, const DCV& dctx, bool dctx_is_dx) {
+  const int b = int(x.extent(0)), tq = int(x.extent(1)), tk = int(c.extent(1)), h = p.heads;
+  const int hd = p.head_dim();
+  const bool want_dx = dx.size() != 0, want_dctx = dctx_is_dx ? want_dx : dctx.size() != 0;
+  if (b == 0 || tq == 0) {
+    // No queries: no gradient flows; inputs gradients are zero, parameters unchanged.
+    if (want_dx) Kokkos::deep_copy(space, dx, T(0));
+    if (!dctx_is_dx && want_dctx) Kokkos::deep_copy(space, dctx, T(0));
+    return;
+  }
+  const accum_t<T> scale = accum_t<T>(1) / math::sqrt(accum_t<T>(hd > 0 ? hd : 1));
+  auto dy2 = flatten_rows(dy);
+  // Output projection: g.o += dy^T out, d(out) = dy Wo (into ws.qp), then dO per head (into ws.oh).
+  linear_backward(space, dy2, cache.out, p.o, g.o, ws.qp);
+  bool fused = false;
+  if constexpr (fused_attention_available<ExecSpace, T>()) {
+    if (ws.fused) {
+      dcsldm::Impl::blas_threads(1);
+      Kokkos::parallel_for("dcsldm::attention_fused_backward",
+                           Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, b * h),
+                           FusedAttentionBackward<T, M>{ws.qp, ws.kp, ws.vp, cache.q, cache.k, cache.v, cache.out,
+                                                        cache.lse, ws.s, ws.ds, ws.delta, mask, h, hd, tq, tk,
+                                                        T(scale)});
+      fused = true;
+    }
+  }
+  if (!fused) attention_core_backward_blocked(space, mask, cache, ws, h, tq, tk, scale);
+  // Through the input projections (dQ, dK, dV merged in ws.qp, ws.kp, ws.vp).
   auto x2 = flatten_rows(x);
   auto c2 = flatten_rows(c);
   View2<T, M> none;

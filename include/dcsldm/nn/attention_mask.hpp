@@ -25,6 +25,7 @@
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace dcsldm::nn {
@@ -68,27 +69,68 @@ struct AttentionMask {
   groups_view k_groups;  ///< (Tk, 3) group ids of the key tokens
   int radius = 0;        ///< Neighbourhood half-width (same in all three columns)
 
+  /// The rule of kind K (allowed() dispatches to it; a kernel looping over keys can dispatch once per row
+  /// and run a loop without the switch).
+  template <MaskKind K>
+  KOKKOS_INLINE_FUNCTION bool allowed_as(const int qi, const int kj) const {
+    if constexpr (K == MaskKind::Full) {
+      (void)qi, (void)kj;
+      return true;
+    } else if constexpr (K == MaskKind::Causal) {
+      return kj <= qi;
+    } else if constexpr (K == MaskKind::LevelCausal) {
+      return k_groups(kj, 0) <= q_groups(qi, 0);
+    } else if constexpr (K == MaskKind::SegmentLevelCausal) {
+      return k_groups(kj, 1) <= q_groups(qi, 1) && k_groups(kj, 0) <= q_groups(qi, 0);
+    } else {
+      for (int c = 0; c < 3; ++c) {
+        const int d = q_groups(qi, c) - k_groups(kj, c);
+        if (d > radius || -d > radius) return false;
+      }
+      return true;
+    }
+  }
+
   /// Whether query token qi may attend to key token kj (device callable).
   KOKKOS_INLINE_FUNCTION bool allowed(const int qi, const int kj) const {
     switch (kind) {
       case MaskKind::Full:
-        return true;
+        return allowed_as<MaskKind::Full>(qi, kj);
       case MaskKind::Causal:
-        return kj <= qi;
+        return allowed_as<MaskKind::Causal>(qi, kj);
       case MaskKind::LevelCausal:
-        return k_groups(kj, 0) <= q_groups(qi, 0);
+        return allowed_as<MaskKind::LevelCausal>(qi, kj);
       case MaskKind::SegmentLevelCausal:
-        return k_groups(kj, 1) <= q_groups(qi, 1) && k_groups(kj, 0) <= q_groups(qi, 0);
+        return allowed_as<MaskKind::SegmentLevelCausal>(qi, kj);
       case MaskKind::Neighbourhood:
-        for (int c = 0; c < 3; ++c) {
-          const int d = q_groups(qi, c) - k_groups(kj, c);
-          if (d > radius || -d > radius) return false;
-        }
-        return true;
+        return allowed_as<MaskKind::Neighbourhood>(qi, kj);
     }
     return false;
   }
 };
+
+/// Calls f(std::integral_constant<MaskKind, kind>{}) for the mask's kind (host code: one dispatch, then
+/// loops over mask.allowed_as<K>).
+template <class MemSpace, class F>
+void with_mask_kind(const AttentionMask<MemSpace>& mask, F&& f) {
+  switch (mask.kind) {
+    case MaskKind::Full:
+      f(std::integral_constant<MaskKind, MaskKind::Full>{});
+      return;
+    case MaskKind::Causal:
+      f(std::integral_constant<MaskKind, MaskKind::Causal>{});
+      return;
+    case MaskKind::LevelCausal:
+      f(std::integral_constant<MaskKind, MaskKind::LevelCausal>{});
+      return;
+    case MaskKind::SegmentLevelCausal:
+      f(std::integral_constant<MaskKind, MaskKind::SegmentLevelCausal>{});
+      return;
+    case MaskKind::Neighbourhood:
+      f(std::integral_constant<MaskKind, MaskKind::Neighbourhood>{});
+      return;
+  }
+}
 
 namespace Impl {
 template <class MemSpace>
