@@ -11,8 +11,11 @@
 #   benchmarks/compare_pytorch.sh [build-dir]        (default: build; needs bench_dcsldm built)
 #
 # Environment: WHAT (models | ops | all; default models), THREADS (default "1 2"), MIN_TIME (seconds per
-# case, default 0.2), REPS (default 3), FILTER (a regex for bench_dcsldm and a substring for the Python
-# side; default all), OUT (JSON dir).
+# case, default 0.5), ROUNDS (default 3), REPS (repetitions per round, default 1), FILTER (a regex for
+# bench_dcsldm and a substring for the Python side; default all), OUT (JSON dir).
+# Rounds: this VM's speed drifts by +-20 % over minutes, so the two sides are not timed one after the other
+# but in ROUNDS alternating rounds (dcsldm then PyTorch, PyTorch then dcsldm, ...); each case's time is the
+# median over the rounds (compare_report.py merges them), so both sides sample the same stretch of time.
 # Threads: OMP_NUM_THREADS, KOKKOS_NUM_THREADS and OPENBLAS_NUM_THREADS are all set to N, and PyTorch
 # calls torch.set_num_threads(N). OPENBLAS_CORETYPE is left as the environment has it and reported.
 set -euo pipefail
@@ -21,8 +24,9 @@ BUILD=${1:-$ROOT/build}
 BENCH=$BUILD/benchmarks/bench_dcsldm
 PY=/usr/bin/python3
 THREADS=${THREADS:-"1 2"}
-MIN_TIME=${MIN_TIME:-0.2}
-REPS=${REPS:-3}
+MIN_TIME=${MIN_TIME:-0.5}
+REPS=${REPS:-1}
+ROUNDS=${ROUNDS:-3}
 FILTER=${FILTER:-}
 WHAT=${WHAT:-models}
 case "$WHAT" in
@@ -39,25 +43,31 @@ $PY -c 'import torch' 2>/dev/null || { echo "compare_pytorch.sh: $PY has no torc
 
 echo "# machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; results in $OUT"
-for t in $THREADS; do
-  envs=(OMP_NUM_THREADS=$t KOKKOS_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_PROC_BIND=false)
-  echo "# threads=$t: bench_dcsldm ($CPP_FILTER)" >&2
+run_cpp() {  # threads round
+  echo "# threads=$1 round $2: bench_dcsldm ($CPP_FILTER)" >&2
   env "${envs[@]}" "$BENCH" --benchmark_format=json --benchmark_min_time="$MIN_TIME" \
     --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
-    --benchmark_enable_random_interleaving=true --benchmark_filter="$CPP_FILTER" > "$OUT/dcsldm_t$t.json"
+    --benchmark_enable_random_interleaving=true --benchmark_filter="$CPP_FILTER" > "$OUT/dcsldm_t$1_r$2.json"
+}
+run_py() {  # threads round
   for side in "${PY_SIDES[@]}"; do
-    echo "# threads=$t: $side.py" >&2
-    env "${envs[@]}" $PY "$ROOT/benchmarks/$side.py" --threads "$t" --min-time "$MIN_TIME" \
-      --repetitions "$REPS" ${FILTER:+--filter "$FILTER"} > "$OUT/${side}_t$t.json"
+    echo "# threads=$1 round $2: $side.py" >&2
+    env "${envs[@]}" $PY "$ROOT/benchmarks/$side.py" --threads "$1" --min-time "$MIN_TIME" \
+      --repetitions "$REPS" ${FILTER:+--filter "$FILTER"} > "$OUT/${side}_t$1_r$2.json"
   done
   # PyTorch's OpenMP threads and a multi-threaded OpenBLAS oversubscribe the cores (Debian's torch links the
   # pthreads OpenBLAS): with more than one thread the models side is also run with OpenBLAS at 1 thread,
   # PyTorch's best setting here, and reported beside the same-setting numbers.
-  if [ "$t" -gt 1 ] && [[ " ${PY_SIDES[*]} " == *" pytorch_models "* ]]; then
-    echo "# threads=$t: pytorch_models.py with OPENBLAS_NUM_THREADS=1" >&2
-    env "${envs[@]}" OPENBLAS_NUM_THREADS=1 $PY "$ROOT/benchmarks/pytorch_models.py" --threads "$t" \
-      --min-time "$MIN_TIME" --repetitions "$REPS" ${FILTER:+--filter "$FILTER"} > "$OUT/pytorch_models_ob1_t$t.json"
+  if [ "$1" -gt 1 ] && [[ " ${PY_SIDES[*]} " == *" pytorch_models "* ]]; then
+    echo "# threads=$1 round $2: pytorch_models.py with OPENBLAS_NUM_THREADS=1" >&2
+    env "${envs[@]}" OPENBLAS_NUM_THREADS=1 $PY "$ROOT/benchmarks/pytorch_models.py" --threads "$1" \
+      --min-time "$MIN_TIME" --repetitions "$REPS" ${FILTER:+--filter "$FILTER"} > "$OUT/pytorch_models_ob1_t$1_r$2.json"
   fi
+}
+for t in $THREADS; do
+  envs=(OMP_NUM_THREADS=$t KOKKOS_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_PROC_BIND=false)
+  for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) -eq 1 ]; then run_cpp "$t" "$r"; run_py "$t" "$r"; else run_py "$t" "$r"; run_cpp "$t" "$r"; fi
+  done
 done
-
 $PY "$ROOT/benchmarks/compare_report.py" "$OUT" $THREADS

@@ -4,14 +4,19 @@
 
     compare_report.py OUT_DIR THREADS...
 
+Rounds: when compare_pytorch.sh ran both sides in alternating rounds, the per-round files
+(<name>_t<N>_r<K>.json) are first merged into <name>_t<N>.json, each case's time the median over the rounds.
+
 Model table: per case the median time of both sides, the ratio PyTorch / dcsldm (> 1: dcsldm faster) and
 the target of issue 6 at 1 thread (training steps >= 1.5, decoding and generation >= 2, everything >= 1).
 Scaling table: training throughput at the highest thread count over 1 thread, both sides (target >= 1.7).
 Also writes OUT_DIR/summary.json.
 """
+import glob
 import json
 import os
 import re
+import statistics
 import sys
 
 TARGETS = {"model_tok_train": 1.5, "model_dit_train": 1.5, "model_decode": 2.0, "model_generate": 2.0,
@@ -125,8 +130,47 @@ def op_tables(out, threads):
     print("\nRatios > 1: PyTorch (or cblas) takes longer than dcsldm. dcsldm/cblas speed = cblas time / dcsldm time.")
 
 
+def merge_rounds(out, threads):
+    """<name>_t<N>_r<K>.json (K = 1, 2, ...) -> <name>_t<N>.json with per-case medians over the rounds."""
+    for t in threads:
+        rounds = sorted(glob.glob(f"{out}/dcsldm_t{t}_r*.json"))
+        if rounds:
+            per = {}
+            ctx = {}
+            for path in rounds:
+                cpp, ctx = load_cpp(path)
+                for key, v in cpp.items():
+                    per.setdefault(key, []).append(v)
+            bench = []
+            for (case, impl), vs in per.items():
+                parts = case.split("/")
+                name = "/".join([parts[0], impl] + parts[1:])
+                med = statistics.median(v[0] for v in vs)
+                rec = {"name": name, "run_name": name, "run_type": "aggregate", "aggregate_name": "median",
+                       "real_time": med * 1e9, "time_unit": "ns", "rounds": len(vs)}
+                for i, key in ((1, "FLOPS"), (2, "BYTES")):
+                    if vs[0][i] is not None:
+                        rec[key] = vs[0][i] * vs[0][0] / med if med else vs[0][i]  # work per call / median time
+                bench.append(rec)
+            json.dump({"context": ctx, "benchmarks": bench}, open(f"{out}/dcsldm_t{t}.json", "w"), indent=1)
+        for side in ("pytorch_models", "pytorch_models_ob1", "pytorch_ops"):
+            rounds = sorted(glob.glob(f"{out}/{side}_t{t}_r*.json"))
+            if not rounds:
+                continue
+            per, ctx = {}, {}
+            for path in rounds:
+                d = json.load(open(path))
+                ctx = d["context"]
+                for case, v in d["times_s"].items():
+                    per.setdefault(case, []).append(v)
+            json.dump({"context": ctx, "rounds": len(rounds),
+                       "times_s": {c: statistics.median(v) for c, v in per.items()}},
+                      open(f"{out}/{side}_t{t}.json", "w"), indent=1)
+
+
 def main():
     out, threads = sys.argv[1], sys.argv[2:]
+    merge_rounds(out, threads)
     summary = {}
     if all(os.path.exists(f"{out}/pytorch_models_t{t}.json") for t in threads):
         model_tables(out, threads, summary)

@@ -221,6 +221,8 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
   using A = typename Base::A;
   DQV dq;  // (Npix, E)
   int batch;
+  /// Limits of the host path: keys per pixel (27 offsets x n) and head width.
+  static constexpr int host_keys = 64, host_dim = 64;
 
   NeighbourDq(const Base& base, const DQV& dq_, int batch_) : Base(base), dq(dq_), batch(batch_) {}
 
@@ -230,6 +232,41 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
     const int nq = this->n, hdim = this->hd;
     const int h = idx % this->heads, i = idx / this->heads;
     const PatchCoord pc(this->pixel_patch(i), gr);
+    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, M>::accessible) {
+      // Host: each key's probability and dp once per b (kept in local arrays), then D_i, dS and the dq
+      // sum over contiguous rows; the device form below recomputes them to stay register-light.
+      if (neighbour_offsets * nq <= host_keys && hdim <= host_dim) {
+        int row[host_keys], off[host_keys];
+        int nk = 0;
+        for (int o = 0; o < neighbour_offsets; ++o) {
+          const int pnb = pc.neighbour(o, gr);
+          if (pnb < 0) continue;
+          for (int j = 0; j < nq; ++j) {
+            row[nk] = pnb * nq + j;
+            off[nk++] = o;
+          }
+        }
+        A acc[host_dim], ak[host_keys], dk[host_keys];
+        for (int c = 0; c < hdim; ++c) acc[c] = 0;
+        for (int b = 0; b < batch; ++b) {
+          A sum = 0;
+          for (int k = 0; k < nk; ++k) {
+            this->prob(b, i, h, off[k], row[k], ak[k], dk[k]);
+            sum += ak[k] * dk[k];
+          }
+          this->delta(b, i, h) = T(sum);
+          const A dd = A(T(sum));  // the rounded value the gathers read
+          for (int k = 0; k < nk; ++k) {
+            const A ds = ak[k] * (dk[k] - dd);
+            const auto* kj = &this->kv(b, row[k], h * hdim);
+            const auto* rj = &this->rel(off[k] * nq + row[k] % nq, h * hdim);
+            for (int c = 0; c < hdim; ++c) acc[c] += ds * (A(kj[c]) + A(rj[c]));
+          }
+        }
+        for (int c = 0; c < hdim; ++c) dq(i, h * hdim + c) = value_t<DQV>(this->scale * acc[c]);
+        return;
+      }
+    }
     for (int d0 = 0; d0 < hdim; d0 += C) {
       const int cw = math::min(C, hdim - d0);
       A acc[C];
