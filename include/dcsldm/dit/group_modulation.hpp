@@ -62,6 +62,23 @@ struct GroupModulateDada {
     dada(c, sh + d) = value_t<DAV>(s_sh);
     dada(c, sc + d) = value_t<DAV>(s_sc);
   }
+  /// Host: columns [d0, d0 + w) at once, same order per column.
+  template <int W>
+  KOKKOS_INLINE_FUNCTION void block(const int c, const int d0, const int w) const {
+    using A = accum_t<value_t<DAV>>;
+    const int b = c / 2, r0 = (c % 2) ? split : 0, r1 = (c % 2) ? seq : split;
+    A s_sh[W], s_sc[W];
+    for (int k = 0; k < W; ++k) s_sh[k] = s_sc[k] = 0;
+    for (int r = r0; r < r1; ++r)
+      for (int k = 0; k < w; ++k) {
+        s_sh[k] += A(dy(b, r, d0 + k));
+        s_sc[k] += A(dy(b, r, d0 + k)) * A(x(b, r, d0 + k));
+      }
+    for (int k = 0; k < w; ++k) {
+      dada(c, sh + d0 + k) = value_t<DAV>(s_sh[k]);
+      dada(c, sc + d0 + k) = value_t<DAV>(s_sc[k]);
+    }
+  }
 };
 
 template <class XV, class HV, class AV, class YV>
@@ -96,6 +113,20 @@ struct GroupGatedResidualBackward {
     }
     dada(c, g + d) = value_t<DAV>(s);
   }
+  /// Host: columns [d0, d0 + w) at once, same order per column.
+  template <int W>
+  KOKKOS_INLINE_FUNCTION void block(const int c, const int d0, const int w) const {
+    using A = accum_t<value_t<DAV>>;
+    const int b = c / 2, r0 = (c % 2) ? split : 0, r1 = (c % 2) ? seq : split;
+    A s[W];
+    for (int k = 0; k < W; ++k) s[k] = 0;
+    for (int r = r0; r < r1; ++r)
+      for (int k = 0; k < w; ++k) {
+        s[k] += A(dy(b, r, d0 + k)) * A(h(b, r, d0 + k));
+        dh(b, r, d0 + k) = dy(b, r, d0 + k) * ada(c, g + d0 + k);
+      }
+    for (int k = 0; k < w; ++k) dada(c, g + d0 + k) = value_t<DAV>(s[k]);
+  }
 };
 
 template <class XV, class AV>
@@ -107,9 +138,6 @@ void check_group(const char* op, const XV& x, const AV& ada, int col, int split)
   DCSLDM_REQUIRE(split >= 0 && std::size_t(split) <= x.extent(1), op, "split = ", split, " out of range for S = ",
                  x.extent(1));
 }
-
-template <class ExecSpace>
-using Range2 = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>;
 
 }  // namespace Impl
 
@@ -136,9 +164,8 @@ void group_modulate_backward(const ExecSpace& space, const DYV& dy, const XV& x,
                  "dada is (", dada.extent(0), ", ", dada.extent(1), "), ada is (", ada.extent(0), ", ", ada.extent(1),
                  ")");
   if (ada.extent(0) == 0 || x.extent(2) == 0) return;
-  Kokkos::parallel_for("dcsldm::group_modulate_dada",
-                       Impl::Range2<ExecSpace>(space, {0, 0}, {int(ada.extent(0)), int(x.extent(2))}),
-                       Impl::GroupModulateDada<DYV, XV, DAV>{dy, x, dada, sh, sc, split, int(x.extent(1))});
+  for_each_2d_blocks<16>("dcsldm::group_modulate_dada", space, int(ada.extent(0)), int(x.extent(2)),
+                         Impl::GroupModulateDada<DYV, XV, DAV>{dy, x, dada, sh, sc, split, int(x.extent(1))});
   if (dx.data() != nullptr && x.size() != 0)
     for_each_3d("dcsldm::group_modulate_dx", space, int(x.extent(0)), int(x.extent(1)), int(x.extent(2)),
                 Impl::GroupModulateDx<DYV, AV, DXV>{dy, ada, dx, sc, split});
@@ -161,10 +188,9 @@ void group_gated_residual_backward(const ExecSpace& space, const DYV& dy, const 
                                    int split, const DHV& dh, const DAV& dada) {
   Impl::check_group("group_gated_residual_backward", h, ada, g, split);
   if (ada.extent(0) == 0 || h.extent(2) == 0) return;
-  Kokkos::parallel_for("dcsldm::group_gated_residual_backward",
-                       Impl::Range2<ExecSpace>(space, {0, 0}, {int(ada.extent(0)), int(h.extent(2))}),
-                       Impl::GroupGatedResidualBackward<DYV, HV, AV, DHV, DAV>{dy, h, ada, dh, dada, g, split,
-                                                                               int(h.extent(1))});
+  for_each_2d_blocks<16>("dcsldm::group_gated_residual_backward", space, int(ada.extent(0)), int(h.extent(2)),
+                         Impl::GroupGatedResidualBackward<DYV, HV, AV, DHV, DAV>{dy, h, ada, dh, dada, g, split,
+                                                                                  int(h.extent(1))});
 }
 
 }  // namespace dcsldm::dit

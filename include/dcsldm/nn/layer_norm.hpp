@@ -1,12 +1,15 @@
 // dcsldm/nn/layer_norm.hpp: layer normalisation over the last dimension (torch.nn.LayerNorm,
 // Ba, Kiros & Hinton 2016), with or without the elementwise affine transform.
 //
-// One team per row: the mean and the (biased) variance are two team reductions in accum_t<T>, the
-// two-pass form that stays exact for rows with a large mean. The parameter gradients are column sums
-// taken by one thread per channel over the rows in order, so they are deterministic.
+// One team per row on devices (host spaces: one work item per row with plain loops, sums in 8 partial lanes
+// so they vectorise): the mean and the (biased) variance are two reductions in accum_t<T>, the two-pass
+// form that stays exact for rows with a large mean. The parameter gradients are column sums over the rows
+// in order (one thread per channel on devices, blocks of 16 channels on host spaces), so they are
+// deterministic.
 #pragma once
 
 #include <dcsldm/core/compat.hpp>
+#include <dcsldm/core/elementwise.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 
@@ -31,6 +34,19 @@ struct LayerNormCache {
 };
 
 namespace Impl {
+
+/// sum_j f(j) for j < n in 8 interleaved partial sums (lane j % 8), combined pairwise: a fixed order that
+/// the compiler can vectorise (host row kernels).
+template <class A, class F>
+KOKKOS_INLINE_FUNCTION A lane_sum(int n, const F& f) {
+  A p[8];
+  for (int k = 0; k < 8; ++k) p[k] = 0;
+  int j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; ++k) p[k] += f(j + k);
+  for (int k = 0; j + k < n; ++k) p[k] += f(j + k);
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
 
 template <class Member, class XV, class PV, class YV, class SV>
 struct LayerNormForward {
@@ -73,6 +89,28 @@ struct LayerNormForward {
       rstd(i) = r;
     });
   }
+
+  /// Host form: one row per work item.
+  KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
+    const A inv_c = c > 0 ? A(1) / A(c) : A(0);
+    const A mu = lane_sum<A>(c, [&](int j) { return A(x(i, j)); }) * inv_c;
+    const A v = lane_sum<A>(c, [&](int j) {
+      const A d = A(x(i, j)) - mu;
+      return d * d;
+    });
+    const A r = math::rsqrt(v * inv_c + eps);
+    if (has_w && has_b) {
+      for (int j = 0; j < c; ++j) y(i, j) = T((A(x(i, j)) - mu) * r * A(w(j)) + A(b(j)));
+    } else if (has_w) {
+      for (int j = 0; j < c; ++j) y(i, j) = T((A(x(i, j)) - mu) * r * A(w(j)));
+    } else if (has_b) {
+      for (int j = 0; j < c; ++j) y(i, j) = T((A(x(i, j)) - mu) * r + A(b(j)));
+    } else {
+      for (int j = 0; j < c; ++j) y(i, j) = T((A(x(i, j)) - mu) * r);
+    }
+    mean(i) = mu;
+    rstd(i) = r;
+  }
 };
 
 /// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = w * dy, xhat = (x - mean) * rstd.
@@ -105,7 +143,28 @@ struct LayerNormBackwardInput {
       dx(i, j) = T(r * (g(i, j) - mg - xhat * mgx));
     });
   }
+
+  /// Host form: one row per work item.
+  KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
+    const A mu = mean(i), r = rstd(i);
+    const A inv_c = c > 0 ? A(1) / A(c) : A(0);
+    const A mg = lane_sum<A>(c, [&](int j) { return g(i, j); }) * inv_c;
+    const A mgx = lane_sum<A>(c, [&](int j) { return g(i, j) * (A(x(i, j)) - mu) * r; }) * inv_c;
+    for (int j = 0; j < c; ++j) {
+      const A xhat = (A(x(i, j)) - mu) * r;
+      dx(i, j) = T(r * (g(i, j) - mg - xhat * mgx));
+    }
+  }
 };
+
+/// The row kernels' launch: a team per row on devices, a work item per row on host spaces.
+template <class ExecSpace, class F>
+void launch_norm_rows(const char* name, const ExecSpace& space, int m, const F& f) {
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible)
+    Kokkos::parallel_for(name, Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, m), f);
+  else
+    Kokkos::parallel_for(name, Kokkos::TeamPolicy<ExecSpace>(space, m, Kokkos::AUTO), f);
+}
 
 /// dweight(j) += sum_i dy(i, j) * xhat(i, j), dbias(j) += sum_i dy(i, j): one thread per channel,
 /// rows in order (deterministic). Shared with rms_norm (mean empty there: xhat = x * rstd).
@@ -132,7 +191,32 @@ struct NormParamGrad {
     if (has_w) dw(j) += T(sw);
     if (has_b) db(j) += T(sb);
   }
+  KOKKOS_INLINE_FUNCTION void operator()(const int, const int j) const { (*this)(j); }
+  /// Host: channels [j0, j0 + w) at once, rows in the same order.
+  template <int W>
+  KOKKOS_INLINE_FUNCTION void block(const int, const int j0, const int w) const {
+    A sw[W], sb[W];
+    for (int k = 0; k < W; ++k) sw[k] = sb[k] = 0;
+    for (int i = 0; i < m; ++i) {
+      const A mu = has_mean ? mean(i) : A(0), r = rstd(i);
+      for (int k = 0; k < w; ++k) {
+        const A d = A(dy(i, j0 + k));
+        sw[k] += d * (A(x(i, j0 + k)) - mu) * r;
+        sb[k] += d;
+      }
+    }
+    for (int k = 0; k < w; ++k) {
+      if (has_w) dw(j0 + k) += T(sw[k]);
+      if (has_b) db(j0 + k) += T(sb[k]);
+    }
+  }
 };
+
+/// Launch of NormParamGrad over c channels.
+template <class ExecSpace, class F>
+void launch_norm_param_grad(const char* name, const ExecSpace& space, int c, const F& f) {
+  for_each_2d_blocks<16>(name, space, 1, c, f);
+}
 
 template <class XV, class T, class M, class YV>
 void check_layer_norm(const char* op, const XV& x, const LayerNorm<T, M>& p, const YV& y,
@@ -167,7 +251,7 @@ void layer_norm_forward(const ExecSpace& space, const XV& x, const LayerNorm<T, 
   Impl::LayerNormForward<typename Policy::member_type, XV, View1<T, M>, YV, SV> f{
       x, p.weight, p.bias, y, cache.mean, cache.rstd, accum_t<T>(eps), int(x.extent(1)), p.has_weight(),
       p.has_bias()};
-  Kokkos::parallel_for("dcsldm::layer_norm_forward", Policy(space, m, Kokkos::AUTO), f);
+  Impl::launch_norm_rows("dcsldm::layer_norm_forward", space, m, f);
 }
 
 /// Backward of layer_norm_forward, from dy (M, C), the forward's x (M, C), parameters and cache.
@@ -191,12 +275,12 @@ void layer_norm_backward(const ExecSpace& space, const DYV& dy, const XV& x, con
   using SV = View1<accum_t<T>, M>;
   Impl::LayerNormBackwardInput<typename Policy::member_type, DYV, XV, View1<T, M>, SV, DXV> fin{
       dy, x, p.weight, cache.mean, cache.rstd, dx, c, p.has_weight()};
-  Kokkos::parallel_for("dcsldm::layer_norm_backward", Policy(space, m, Kokkos::AUTO), fin);
+  Impl::launch_norm_rows("dcsldm::layer_norm_backward", space, m, fin);
   if ((p.has_weight() || p.has_bias()) && c > 0)
-    Kokkos::parallel_for("dcsldm::layer_norm_backward_params", Kokkos::RangePolicy<ExecSpace>(space, 0, c),
-                         Impl::NormParamGrad<DYV, XV, View1<T, M>, SV>{dy, x, cache.mean, cache.rstd, grad.weight,
-                                                                      grad.bias, m, true, p.has_weight(),
-                                                                      p.has_bias()});
+    Impl::launch_norm_param_grad("dcsldm::layer_norm_backward_params", space, c,
+                                 Impl::NormParamGrad<DYV, XV, View1<T, M>, SV>{dy, x, cache.mean, cache.rstd, grad.weight,
+                                                                              grad.bias, m, true, p.has_weight(),
+                                                                              p.has_bias()});
 }
 
 }  // namespace dcsldm::nn

@@ -1,6 +1,7 @@
 // dcsldm/nn/linear.hpp: fully connected layer, y = x W^T + b (torch.nn.Linear).
 #pragma once
 
+#include <dcsldm/core/elementwise.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 #include <dcsldm/linalg/gemm.hpp>
@@ -95,9 +96,8 @@ void linear_forward(const ExecSpace& space, const XV& x, const Linear<T, M>& p, 
   Impl::check_linear("linear_forward", x, p, y.extent(0), y.extent(1));
   if (y.extent(0) == 0 || y.extent(1) == 0) return;
   if (p.has_bias()) {
-    using policy = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>;
-    Kokkos::parallel_for("dcsldm::linear_bias", policy(space, {0, 0}, {int(y.extent(0)), int(y.extent(1))}),
-                         Impl::BroadcastRows<YV, View1<T, M>>{y, p.bias});
+    for_each_2d("dcsldm::linear_bias", space, int(y.extent(0)), int(y.extent(1)),
+                Impl::BroadcastRows<YV, View1<T, M>>{y, p.bias});
     gemm(space, Op::N, Op::T, 1, x, p.weight, 1, y);
   } else {
     gemm(space, Op::N, Op::T, 1, x, p.weight, 0, y);

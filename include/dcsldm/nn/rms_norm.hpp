@@ -134,9 +134,9 @@ void rms_norm_backward(const ExecSpace& space, const DYV& dy, const XV& x, const
       dy, x, p.weight, cache.rstd, dx, c, p.has_weight()};
   Kokkos::parallel_for("dcsldm::rms_norm_backward", Policy(space, m, Kokkos::AUTO), fin);
   if (p.has_weight() && c > 0)
-    Kokkos::parallel_for("dcsldm::rms_norm_backward_params", Kokkos::RangePolicy<ExecSpace>(space, 0, c),
-                         Impl::NormParamGrad<DYV, XV, View1<T, M>, SV>{dy, x, SV(), cache.rstd, grad.weight,
-                                                                      View1<T, M>(), m, false, true, false});
+    Impl::launch_norm_param_grad("dcsldm::rms_norm_backward_params", space, c,
+                                 Impl::NormParamGrad<DYV, XV, View1<T, M>, SV>{dy, x, SV(), cache.rstd, grad.weight,
+                                                                              View1<T, M>(), m, false, true, false});
 }
 
 }  // namespace dcsldm::nn

@@ -10,6 +10,7 @@
 // multiplicative link between a pixel's value (or the attention output at a pixel) and its position.
 #pragma once
 
+#include <dcsldm/core/elementwise.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 
@@ -41,6 +42,20 @@ struct SumTableRows {
         for (int j = 0; j < div && base + j < rows; ++j) s += dy(b, r0 + base + j, d);
       }
     dtab(t, d) += s;
+  }
+  /// Host: columns [d0, d0 + w) at once, same order per column.
+  template <int W>
+  KOKKOS_INLINE_FUNCTION void block(const int t, const int d0, const int w) const {
+    accum_t<value_t<DTV>> s[W];
+    for (int c = 0; c < W; ++c) s[c] = 0;
+    for (int b = 0; b < batch; ++b)
+      for (int q = 0;; ++q) {
+        const int base = (q * mod + t) * div;
+        if (base >= rows) break;
+        for (int j = 0; j < div && base + j < rows; ++j)
+          for (int c = 0; c < w; ++c) s[c] += dy(b, r0 + base + j, d0 + c);
+      }
+    for (int c = 0; c < w; ++c) dtab(t, d0 + c) += s[c];
   }
 };
 template <class SV, class DV>
@@ -79,6 +94,15 @@ struct ModulateRowsGradS {
     for (int b = 0; b < batch; ++b) acc += dy(b, r, d) * a(b, r, d);
     ds(r, d) += acc;
   }
+  /// Host: columns [d0, d0 + w) at once, same order per column.
+  template <int W>
+  KOKKOS_INLINE_FUNCTION void block(const int r, const int d0, const int w) const {
+    accum_t<value_t<DSV>> acc[W];
+    for (int c = 0; c < W; ++c) acc[c] = 0;
+    for (int b = 0; b < batch; ++b)
+      for (int c = 0; c < w; ++c) acc[c] += dy(b, r, d0 + c) * a(b, r, d0 + c);
+    for (int c = 0; c < w; ++c) ds(r, d0 + c) += acc[c];
+  }
 };
 }  // namespace Impl
 
@@ -90,10 +114,8 @@ void modulate_rows(const ExecSpace& space, const AV& a, const SV& s, const YV& y
                  "modulate_rows", "a is (", a.extent(0), ", ", a.extent(1), ", ", a.extent(2), "), s is (", s.extent(0),
                  ", ", s.extent(1), "), y is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), ")");
   if (a.size() == 0) return;
-  Kokkos::parallel_for("dcsldm::modulate_rows",
-                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
-                           space, {0, 0, 0}, {int(a.extent(0)), int(a.extent(1)), int(a.extent(2))}),
-                       Impl::ModulateRows<AV, SV, YV>{a, s, y});
+  for_each_3d("dcsldm::modulate_rows", space, int(a.extent(0)), int(a.extent(1)), int(a.extent(2)),
+              Impl::ModulateRows<AV, SV, YV>{a, s, y});
 }
 
 /// Gradient of modulate_rows: da = dy * (1 + s) (=, da may be dy) and ds(r, :) += sum_b dy(b, r, :) * a(b, r, :)
@@ -109,10 +131,8 @@ void modulate_rows_backward(const ExecSpace& space, const DYV& dy, const AV& a, 
                  "), ds is (", ds.extent(0), ", ", ds.extent(1), ")");
   if (a.size() == 0) return;
   // ds first: da may overwrite dy.
-  Kokkos::parallel_for("dcsldm::modulate_rows_grad_s",
-                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>(
-                           space, {0, 0}, {int(a.extent(1)), int(a.extent(2))}),
-                       Impl::ModulateRowsGradS<DYV, AV, SV, DSV>{dy, a, ds, int(a.extent(0))});
+  for_each_2d_blocks<16>("dcsldm::modulate_rows_grad_s", space, int(a.extent(1)), int(a.extent(2)),
+                         Impl::ModulateRowsGradS<DYV, AV, SV, DSV>{dy, a, ds, int(a.extent(0))});
   if (da.data() != nullptr) modulate_rows(space, dy, s, da);
 }
 
@@ -122,10 +142,8 @@ void fill_row_block(const ExecSpace& space, const YV& y, int r0, int rows, value
   DCSLDM_REQUIRE(r0 >= 0 && std::size_t(r0 + rows) <= y.extent(1), "fill_row_block", "rows [", r0, ", ", r0 + rows,
                  ") out of range for S = ", y.extent(1));
   if (rows == 0 || y.extent(0) == 0 || y.extent(2) == 0) return;
-  Kokkos::parallel_for("dcsldm::fill_row_block",
-                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
-                           space, {0, 0, 0}, {int(y.extent(0)), rows, int(y.extent(2))}),
-                       Impl::FillRowBlock<YV>{y, r0, value});
+  for_each_3d("dcsldm::fill_row_block", space, int(y.extent(0)), rows, int(y.extent(2)),
+              Impl::FillRowBlock<YV>{y, r0, value});
 }
 
 /// y(b, r0 + r, :) += tab((r / div) % mod, :) for b < B, r < rows. y (B, S, D), tab (>= mod rows, D).
@@ -139,11 +157,8 @@ void add_table_rows(const ExecSpace& space, const YV& y, int r0, int rows, const
   DCSLDM_REQUIRE(rows == 0 || std::size_t(std::min((rows - 1) / div, mod - 1)) < tab.extent(0), op, "table has ",
                  tab.extent(0), " rows, needs ", std::min((rows - 1) / div, mod - 1) + 1);
   if (rows == 0 || y.extent(0) == 0 || y.extent(2) == 0) return;
-  Kokkos::parallel_for(
-      "dcsldm::add_table_rows",
-      Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
-          space, {0, 0, 0}, {int(y.extent(0)), rows, int(y.extent(2))}),
-      Impl::AddTableRows<YV, TV>{y, tab, r0, div, mod});
+  for_each_3d("dcsldm::add_table_rows", space, int(y.extent(0)), rows, int(y.extent(2)),
+              Impl::AddTableRows<YV, TV>{y, tab, r0, div, mod});
 }
 
 /// Gradient of add_table_rows: dtab(t, :) += sum over b and the rows r with (r / div) % mod == t of
@@ -158,10 +173,8 @@ void sum_table_rows(const ExecSpace& space, const DYV& dy, int r0, int rows, int
   const int nt = rows == 0 ? 0 : std::min((rows - 1) / div, mod - 1) + 1;
   DCSLDM_REQUIRE(std::size_t(nt) <= dtab.extent(0), op, "table has ", dtab.extent(0), " rows, needs ", nt);
   if (nt == 0 || dy.extent(2) == 0) return;
-  Kokkos::parallel_for("dcsldm::sum_table_rows",
-                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>(
-                           space, {0, 0}, {nt, int(dy.extent(2))}),
-                       Impl::SumTableRows<DYV, DTV>{dy, dtab, r0, rows, div, mod, int(dy.extent(0))});
+  for_each_2d_blocks<16>("dcsldm::sum_table_rows", space, nt, int(dy.extent(2)),
+                         Impl::SumTableRows<DYV, DTV>{dy, dtab, r0, rows, div, mod, int(dy.extent(0))});
 }
 
 /// dst(b, dst_r0 + r, :) = src(b, src_r0 + r, :) for r < rows.
@@ -176,10 +189,8 @@ void copy_row_block(const ExecSpace& space, const SV& src, int src_r0, const DV&
                  op, "rows out of range: src [", src_r0, ", ", src_r0 + rows, ") of ", src.extent(1), ", dst [",
                  dst_r0, ", ", dst_r0 + rows, ") of ", dst.extent(1));
   if (rows == 0 || src.extent(0) == 0 || src.extent(2) == 0) return;
-  Kokkos::parallel_for("dcsldm::copy_row_block",
-                       Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>, Kokkos::IndexType<int>>(
-                           space, {0, 0, 0}, {int(src.extent(0)), rows, int(src.extent(2))}),
-                       Impl::CopyRowBlock<SV, DV>{src, dst, src_r0, dst_r0});
+  for_each_3d("dcsldm::copy_row_block", space, int(src.extent(0)), rows, int(src.extent(2)),
+              Impl::CopyRowBlock<SV, DV>{src, dst, src_r0, dst_r0});
 }
 
 }  // namespace dcsldm::tok
