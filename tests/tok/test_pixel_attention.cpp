@@ -339,6 +339,9 @@ TEMPLATE_LIST_TEST_CASE("neighbour attention gradients match finite differences"
   check_neighbour_gradients<TestType>({1, 7, 8, 1, 3, 4, 1, 2, 4, 1});  // interior patches see all 9 neighbours
   check_neighbour_gradients<TestType>({1, 5, 6, 1, 2, 2, 1, 1, 70, 2});
   check_neighbour_gradients<TestType>({1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  // Beyond the host patch kernel's limits (27 n > 64 keys; hd > 64): the per-pixel online-softmax kernel.
+  check_neighbour_gradients<TestType>({1, 5, 7, 1, 2, 3, 2, 3, 4, 2});
+  check_neighbour_gradients<TestType>({1, 5, 6, 1, 2, 2, 1, 1, 140, 2});
   check_neighbour_gradients<TestType>({1, 3, 3, 1, 3, 3, 0, 2, 4, 2});
 }
 

@@ -100,7 +100,8 @@ struct PatchCoord {
   }
 };
 
-/// Forward: one thread per (b, pixel, head); online softmax over the valid (offset, slot) keys.
+/// Forward: one thread per (b, pixel, head); online softmax over the valid (offset, slot) keys (devices,
+/// and host spaces beyond NeighbourForwardPatches' limits).
 template <class QV, class KVV, class RV, class YV, class T, class M>
 struct NeighbourForward {
   using A = accum_t<T>;
@@ -114,52 +115,11 @@ struct NeighbourForward {
   int npix, n, heads, hd, e;
   A scale;
 
-  /// Keys of the host path: up to 64 (27 offsets x n <= 64, n <= 2), scores kept in a local array.
-  static constexpr int host_keys = 64;
-
   KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
     constexpr int C = pixel_attention_chunk;
     const int h = idx % heads, r = idx / heads, i = r % npix, b = r / npix;
     const PatchCoord pc(pixel_patch(i), g);
     const auto* qi = &q(i, h * hd);
-    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, M>::accessible) {
-      // Host: two passes (all scores and their maximum, then the weights), one exp per key and
-      // contiguous inner loops the compiler vectorises. Devices keep the register-light online softmax.
-      if (neighbour_offsets * n <= host_keys) {
-        A w[host_keys];
-        int row[host_keys];
-        int nk = 0;
-        A m = 0;
-        for (int o = 0; o < neighbour_offsets; ++o) {
-          const int pnb = pc.neighbour(o, g);
-          if (pnb < 0) continue;
-          for (int j = 0; j < n; ++j) {
-            const A s = scale * biased_dot<A>(qi, &kv(b, pnb * n + j, h * hd), &rel(o * n + j, h * hd), hd);
-            m = (nk == 0 || s > m) ? s : m;
-            w[nk] = s;
-            row[nk++] = pnb * n + j;
-          }
-        }
-        A l = 0;
-        for (int k = 0; k < nk; ++k) {
-          w[k] = math::exp_acc(w[k] - m);
-          l += w[k];
-        }
-        const A inv = A(1) / l;
-        for (int d0 = 0; d0 < hd; d0 += C) {
-          const int cw = math::min(C, hd - d0);
-          A acc[C];
-          for (int c = 0; c < C; ++c) acc[c] = 0;
-          for (int k = 0; k < nk; ++k) {
-            const auto* vj = &kv(b, row[k], e + h * hd + d0);
-            for (int c = 0; c < cw; ++c) acc[c] += w[k] * A(vj[c]);
-          }
-          for (int c = 0; c < cw; ++c) y(b, i, h * hd + d0 + c) = T(acc[c] * inv);
-        }
-        lse(b, i, h) = T(m + math::log(l));
-        return;
-      }
-    }
     for (int d0 = 0; d0 < hd; d0 += C) {
       const int cw = math::min(C, hd - d0);
       A acc[C];
@@ -188,6 +148,109 @@ struct NeighbourForward {
       for (int c = 0; c < cw; ++c) y(b, i, h * hd + d0 + c) = T(acc[c] * inv);
       if (d0 == 0) lse(b, i, h) = T(m + math::log(l));
     }
+  }
+};
+
+/// Forward on host spaces: one work item per (b, patch, head). The pixels of a patch share their keys, so the
+/// item builds the biased keys K_(o,j) + rel once, transposed (hd x keys, padded to a multiple of 8 with
+/// zeros), and then runs each of the patch's pixels (those inside the tables' pixel range) as contiguous
+/// loops over the keys: scores, maximum, exp, the weighted sum of the value rows. Limits: 27 n <= 64 keys,
+/// hd <= 64 (the local arrays).
+template <class QV, class KVV, class RV, class YV, class T, class M>
+struct NeighbourForwardPatches {
+  using A = accum_t<T>;
+  static constexpr int max_keys = 64, max_dim = 64;
+  QV q;    // (Npix, E)
+  KVV kv;  // (B, P*n, 2E)
+  RV rel;  // (27n, E)
+  YV y;    // (B, Npix, E)
+  View3<T, M> lse;
+  Kokkos::View<int*, M> ts, ys, xs;
+  PatchGrid g;
+  int first, npix, n, heads, hd, e;
+  A scale;
+
+  static bool applies(int n, int hd) { return neighbour_offsets * n <= max_keys && hd <= max_dim; }
+
+  void operator()(const int idx) const {
+    const int h = idx % heads, r = idx / heads, np = g.num_patches(), p = r % np, b = r / np;
+    const PatchCoord pc(p, g);
+    // The patch's pixel rows (t, y) and columns, clipped to the tables' flat range [first, first + npix).
+    const long long f0 = first, f1 = (long long)first + npix;
+    const int t0 = ts(pc.t), t1 = ts(pc.t + 1), y0 = ys(pc.y), y1 = ys(pc.y + 1), x0 = xs(pc.x), x1 = xs(pc.x + 1);
+    if ((((long long)t1 - 1) * g.h + (y1 - 1)) * g.w + (x1 - 1) < f0 || ((long long)t0 * g.h + y0) * g.w + x0 >= f1)
+      return;
+    A kt[max_dim * max_keys];
+    const T* vrow[max_keys];
+    int nk = 0;
+    for (int o = 0; o < neighbour_offsets; ++o) {
+      const int pnb = pc.neighbour(o, g);
+      if (pnb < 0) continue;
+      for (int j = 0; j < n; ++j, ++nk) {
+        const auto* kr = &kv(b, pnb * n + j, h * hd);
+        const auto* rr = &rel(o * n + j, h * hd);
+        for (int d = 0; d < hd; ++d) kt[d * max_keys + nk] = A(kr[d]) + A(rr[d]);
+        vrow[nk] = &kv(b, pnb * n + j, e + h * hd);
+      }
+    }
+    const int nkp = nk <= 32 ? 32 : max_keys;  // score vectors of a fixed length: they stay in registers
+    for (int d = 0; d < hd; ++d)
+      for (int k = nk; k < nkp; ++k) kt[d * max_keys + k] = A(0);
+    const Range rg{t0, t1, y0, y1, x0, x1};
+    if (nkp == 32) {
+      if (hd == 16) pixels<32, 16>(b, h, kt, vrow, nk, rg);
+      else if (hd == 32) pixels<32, 32>(b, h, kt, vrow, nk, rg);
+      else pixels<32, 0>(b, h, kt, vrow, nk, rg);
+    } else {
+      if (hd == 16) pixels<max_keys, 16>(b, h, kt, vrow, nk, rg);
+      else if (hd == 32) pixels<max_keys, 32>(b, h, kt, vrow, nk, rg);
+      else pixels<max_keys, 0>(b, h, kt, vrow, nk, rg);
+    }
+  }
+
+  struct Range {
+    int t0, t1, y0, y1, x0, x1;
+  };
+
+  /// The patch's pixels inside the tables' range, with NK (>= nk, padded keys have zero scores and zero
+  /// weight) keys and HD = hd (0: hd at run time).
+  template <int NK, int HD>
+  void pixels(int b, int h, const A* kt, const T* const* vrow, int nk, const Range& rg) const {
+    const int hdr = HD > 0 ? HD : hd;
+    const long long f0 = first, f1 = (long long)first + npix;
+    A s[NK], acc[HD > 0 ? HD : max_dim];
+    for (int t = rg.t0; t < rg.t1; ++t)
+      for (int yy = rg.y0; yy < rg.y1; ++yy) {
+        const long long row = ((long long)t * g.h + yy) * g.w;
+        const int xa = int(row + rg.x0 < f0 ? f0 - row : rg.x0), xb = int(row + rg.x1 > f1 ? f1 - row : rg.x1);
+        for (int x = xa; x < xb; ++x) {
+          const int li = int(row + x - f0);
+          const auto* qi = &q(li, h * hd);
+          for (int k = 0; k < NK; ++k) s[k] = A(0);
+          for (int d = 0; d < hdr; ++d) {
+            const A qd = scale * A(qi[d]);
+            const A* KOKKOS_RESTRICT kd = kt + d * max_keys;
+            for (int k = 0; k < NK; ++k) s[k] += qd * kd[k];
+          }
+          A m = Kokkos::reduction_identity<A>::max();
+          for (int k = 0; k < NK; ++k) m = (k < nk && s[k] > m) ? s[k] : m;
+          A l = 0;
+          for (int k = 0; k < NK; ++k) {
+            const A w = math::exp_acc(s[k] - m);
+            s[k] = k < nk ? w : A(0);
+            l += s[k];
+          }
+          for (int d = 0; d < hdr; ++d) acc[d] = A(0);
+          for (int k = 0; k < nk; ++k) {
+            const T* KOKKOS_RESTRICT v = vrow[k];
+            for (int d = 0; d < hdr; ++d) acc[d] += s[k] * A(v[d]);
+          }
+          const A inv = A(1) / l;
+          auto* yi = &y(b, li, h * hd);
+          for (int d = 0; d < hdr; ++d) yi[d] = T(acc[d] * inv);
+          lse(b, li, h) = T(m + math::log(l));
+        }
+      }
   }
 };
 
@@ -454,6 +517,17 @@ void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV&
   Impl::require_extents3(op, "y", y, std::size_t(b), std::size_t(npix), std::size_t(e));
   const int hd = e / heads;
   using A = accum_t<T>;
+  using Patches = Impl::NeighbourForwardPatches<QV, KVV, RV, YV, T, M>;
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    if (Patches::applies(n, hd)) {
+      Kokkos::parallel_for("dcsldm::neighbour_attention_forward",
+                           Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(
+                               space, 0, b * tab.grid.num_patches() * heads),
+                           Patches{q, kv, rel, y, cache.lse, tab.t_start, tab.y_start, tab.x_start, tab.grid,
+                                   tab.first_pixel, npix, n, heads, hd, e, A(1) / math::sqrt(A(hd))});
+      return;
+    }
+  }
   Kokkos::parallel_for("dcsldm::neighbour_attention_forward",
                        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, b * npix * heads),
                        Impl::NeighbourForward<QV, KVV, RV, YV, T, M>{q, kv, rel, y, cache.lse, tab.pixel_patch,
