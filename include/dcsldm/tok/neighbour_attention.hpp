@@ -284,8 +284,6 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
   using A = typename Base::A;
   DQV dq;  // (Npix, E)
   int batch;
-  /// Limits of the host path: keys per pixel (27 offsets x n) and head width.
-  static constexpr int host_keys = 64, host_dim = 64;
 
   NeighbourDq(const Base& base, const DQV& dq_, int batch_) : Base(base), dq(dq_), batch(batch_) {}
 
@@ -295,41 +293,6 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
     const int nq = this->n, hdim = this->hd;
     const int h = idx % this->heads, i = idx / this->heads;
     const PatchCoord pc(this->pixel_patch(i), gr);
-    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, M>::accessible) {
-      // Host: each key's probability and dp once per b (kept in local arrays), then D_i, dS and the dq
-      // sum over contiguous rows; the device form below recomputes them to stay register-light.
-      if (neighbour_offsets * nq <= host_keys && hdim <= host_dim) {
-        int row[host_keys], off[host_keys];
-        int nk = 0;
-        for (int o = 0; o < neighbour_offsets; ++o) {
-          const int pnb = pc.neighbour(o, gr);
-          if (pnb < 0) continue;
-          for (int j = 0; j < nq; ++j) {
-            row[nk] = pnb * nq + j;
-            off[nk++] = o;
-          }
-        }
-        A acc[host_dim], ak[host_keys], dk[host_keys];
-        for (int c = 0; c < hdim; ++c) acc[c] = 0;
-        for (int b = 0; b < batch; ++b) {
-          A sum = 0;
-          for (int k = 0; k < nk; ++k) {
-            this->prob(b, i, h, off[k], row[k], ak[k], dk[k]);
-            sum += ak[k] * dk[k];
-          }
-          this->delta(b, i, h) = T(sum);
-          const A dd = A(T(sum));  // the rounded value the gathers read
-          for (int k = 0; k < nk; ++k) {
-            const A ds = ak[k] * (dk[k] - dd);
-            const auto* kj = &this->kv(b, row[k], h * hdim);
-            const auto* rj = &this->rel(off[k] * nq + row[k] % nq, h * hdim);
-            for (int c = 0; c < hdim; ++c) acc[c] += ds * (A(kj[c]) + A(rj[c]));
-          }
-        }
-        for (int c = 0; c < hdim; ++c) dq(i, h * hdim + c) = value_t<DQV>(this->scale * acc[c]);
-        return;
-      }
-    }
     for (int d0 = 0; d0 < hdim; d0 += C) {
       const int cw = math::min(C, hdim - d0);
       A acc[C];
@@ -364,6 +327,120 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
         }
       }
       for (int c = 0; c < cw; ++c) dq(i, h * hdim + d0 + c) = value_t<DQV>(this->scale * acc[c]);
+    }
+  }
+};
+
+/// Backward 1 on host spaces: one work item per (patch, head), b in order inside. For each b it builds the
+/// patch's biased keys (transposed and as rows) and values (transposed) once, then runs the patch's pixels
+/// with fixed-length key vectors: p = exp(s - lse), dp = <dy_i, v>, D_i (into ws.delta), dS, and
+/// dq_i (=, then += for later b; scaled after the last b). Limits: 27 n <= 64 keys, hd <= 64, and T its own
+/// accumulation type (dq is accumulated over b in T).
+template <class DYV, class QV, class KVV, class RV, class DQV, class T, class M>
+struct NeighbourDqPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
+  using Base = NeighbourBackwardBase<DYV, QV, KVV, RV, T, M>;
+  using A = typename Base::A;
+  static constexpr int max_keys = 64, max_dim = 64;
+  DQV dq;  // (Npix, E)
+  int batch;
+
+  NeighbourDqPatches(const Base& base, const DQV& dq_, int batch_) : Base(base), dq(dq_), batch(batch_) {}
+
+  static bool applies(int n, int hd) {
+    return neighbour_offsets * n <= max_keys && hd <= max_dim && std::is_same_v<A, T>;
+  }
+
+  void operator()(const int idx) const {
+    const int h = idx % this->heads, p = idx / this->heads;
+    const PatchCoord pc(p, this->g);
+    int nk = 0;
+    for (int o = 0; o < neighbour_offsets; ++o) nk += pc.neighbour(o, this->g) >= 0 ? this->n : 0;
+    const int hd = this->hd;
+    if (nk <= 32) {
+      if (hd == 16) run<32, 16>(h, pc);
+      else run<32, 0>(h, pc);
+    } else {
+      if (hd == 16) run<max_keys, 16>(h, pc);
+      else run<max_keys, 0>(h, pc);
+    }
+  }
+
+  template <int NK, int HD>
+  void run(const int h, const PatchCoord& pc) const {
+    const PatchGrid& g = this->g;
+    const int n = this->n, hd = HD > 0 ? HD : this->hd, c0 = h * this->hd, e = this->e;
+    const A scale = this->scale;
+    A kt[max_dim * NK], vt[max_dim * NK], kb[NK * (HD > 0 ? HD : max_dim)];
+    A s[NK], dp[NK], acc0[HD > 0 ? HD : max_dim], acc1[HD > 0 ? HD : max_dim];
+    const int t0 = this->ts(pc.t), t1 = this->ts(pc.t + 1), y0 = this->ys(pc.y), y1 = this->ys(pc.y + 1);
+    const int x0 = this->xs(pc.x), x1 = this->xs(pc.x + 1);
+    for (int b = 0; b < batch; ++b) {
+      int nk = 0;
+      for (int o = 0; o < neighbour_offsets; ++o) {
+        const int pnb = pc.neighbour(o, g);
+        if (pnb < 0) continue;
+        for (int j = 0; j < n; ++j, ++nk) {
+          const auto* kr = &this->kv(b, pnb * n + j, c0);
+          const auto* rr = &this->rel(o * n + j, c0);
+          const auto* vr = &this->kv(b, pnb * n + j, e + c0);
+          for (int d = 0; d < hd; ++d) {
+            const A kd = A(kr[d]) + A(rr[d]);
+            kb[nk * hd + d] = kd;
+            kt[d * NK + nk] = kd;
+            vt[d * NK + nk] = A(vr[d]);
+          }
+        }
+      }
+      for (int d = 0; d < hd; ++d)
+        for (int k = nk; k < NK; ++k) kt[d * NK + k] = vt[d * NK + k] = A(0);
+      for (int t = t0; t < t1; ++t)
+        for (int yy = y0; yy < y1; ++yy)
+          for (int x = x0; x < x1; ++x) {
+            const int i = (t * g.h + yy) * g.w + x;
+            const auto* qi = &this->q(i, c0);
+            const auto* dyi = &this->dy(b, i, c0);
+            for (int k = 0; k < NK; ++k) s[k] = dp[k] = A(0);
+            for (int d = 0; d < hd; ++d) {
+              const A qd = scale * A(qi[d]), gd = A(dyi[d]);
+              const A* KOKKOS_RESTRICT kd = kt + d * NK;
+              const A* KOKKOS_RESTRICT vd = vt + d * NK;
+              for (int k = 0; k < NK; ++k) {
+                s[k] += qd * kd[k];
+                dp[k] += gd * vd[k];
+              }
+            }
+            const A l = A(this->lse(b, i, h));
+            A part[8];
+            for (int k = 0; k < 8; ++k) part[k] = A(0);
+            for (int k0 = 0; k0 < NK; k0 += 8)
+              for (int k = 0; k < 8; ++k) {
+                const A a = math::exp_acc(s[k0 + k] - l);
+                s[k0 + k] = k0 + k < nk ? a : A(0);
+                part[k] += s[k0 + k] * dp[k0 + k];
+              }
+            const T delta = T(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+            this->delta(b, i, h) = delta;
+            for (int k = 0; k < NK; ++k) s[k] = s[k] * (dp[k] - A(delta));  // dS (0 on padded keys)
+            for (int d = 0; d < hd; ++d) acc0[d] = acc1[d] = A(0);
+            int k = 0;
+            for (; k + 2 <= nk; k += 2) {
+              const A* KOKKOS_RESTRICT k0r = kb + k * hd;
+              const A* KOKKOS_RESTRICT k1r = kb + (k + 1) * hd;
+              for (int d = 0; d < hd; ++d) {
+                acc0[d] += s[k] * k0r[d];
+                acc1[d] += s[k + 1] * k1r[d];
+              }
+            }
+            if (k < nk)
+              for (int d = 0; d < hd; ++d) acc0[d] += s[k] * kb[k * hd + d];
+            auto* dqi = &dq(i, c0);
+            if (b == 0)
+              for (int d = 0; d < hd; ++d) dqi[d] = value_t<DQV>(acc0[d] + acc1[d]);
+            else
+              for (int d = 0; d < hd; ++d) dqi[d] = value_t<DQV>(A(dqi[d]) + (acc0[d] + acc1[d]));
+            if (b == batch - 1)
+              for (int d = 0; d < hd; ++d) dqi[d] = value_t<DQV>(scale * A(dqi[d]));
+          }
     }
   }
 };
@@ -569,8 +646,18 @@ void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const Q
                   tab.t_start, tab.y_start, tab.x_start, tab.grid, n,         heads,    hd,
                   e,           A(1) / math::sqrt(A(hd))};
   // dq first: it also writes D_i (ws.delta), which the two gathers read.
-  Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dq", Policy(space, 0, npix * heads),
-                       Impl::NeighbourDq<DYV, QV, KVV, RV, DQV, T, M>(base, dq, b));
+  using DqPatches = Impl::NeighbourDqPatches<DYV, QV, KVV, RV, DQV, T, M>;
+  bool dq_done = false;
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    if (DqPatches::applies(n, hd) && b > 0) {
+      Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dq",
+                           Policy(space, 0, tab.grid.num_patches() * heads), DqPatches(base, dq, b));
+      dq_done = true;
+    }
+  }
+  if (!dq_done)
+    Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dq", Policy(space, 0, npix * heads),
+                         Impl::NeighbourDq<DYV, QV, KVV, RV, DQV, T, M>(base, dq, b));
   Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dkv", Policy(space, 0, b * rows * heads),
                        Impl::NeighbourDkv<DYV, QV, KVV, RV, DKVV, T, M>(base, dkv));
   Kokkos::parallel_for("dcsldm::neighbour_attention_backward_drel_partial", Policy(space, 0, b * rr * heads),
