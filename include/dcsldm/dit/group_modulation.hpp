@@ -69,11 +69,19 @@ struct GroupModulateDada {
     const int b = c / 2, r0 = (c % 2) ? split : 0, r1 = (c % 2) ? seq : split;
     A s_sh[W], s_sc[W];
     for (int k = 0; k < W; ++k) s_sh[k] = s_sc[k] = 0;
-    for (int r = r0; r < r1; ++r)
-      for (int k = 0; k < w; ++k) {
-        s_sh[k] += A(dy(b, r, d0 + k));
-        s_sc[k] += A(dy(b, r, d0 + k)) * A(x(b, r, d0 + k));
-      }
+    if (w == W) {
+      for (int r = r0; r < r1; ++r)
+        for (int k = 0; k < W; ++k) {
+          s_sh[k] += A(dy(b, r, d0 + k));
+          s_sc[k] += A(dy(b, r, d0 + k)) * A(x(b, r, d0 + k));
+        }
+    } else {
+      for (int r = r0; r < r1; ++r)
+        for (int k = 0; k < w; ++k) {
+          s_sh[k] += A(dy(b, r, d0 + k));
+          s_sc[k] += A(dy(b, r, d0 + k)) * A(x(b, r, d0 + k));
+        }
+    }
     for (int k = 0; k < w; ++k) {
       dada(c, sh + d0 + k) = value_t<DAV>(s_sh[k]);
       dada(c, sc + d0 + k) = value_t<DAV>(s_sc[k]);
@@ -113,19 +121,34 @@ struct GroupGatedResidualBackward {
     }
     dada(c, g + d) = value_t<DAV>(s);
   }
-  /// Host: columns [d0, d0 + w) at once, same order per column.
+  /// Host: dgate of columns [d0, d0 + w) at once, same order per column (dh is a separate elementwise
+  /// pass on host spaces, GroupGateScale: a reduction loop without stores vectorises).
   template <int W>
   KOKKOS_INLINE_FUNCTION void block(const int c, const int d0, const int w) const {
     using A = accum_t<value_t<DAV>>;
     const int b = c / 2, r0 = (c % 2) ? split : 0, r1 = (c % 2) ? seq : split;
     A s[W];
     for (int k = 0; k < W; ++k) s[k] = 0;
-    for (int r = r0; r < r1; ++r)
-      for (int k = 0; k < w; ++k) {
-        s[k] += A(dy(b, r, d0 + k)) * A(h(b, r, d0 + k));
-        dh(b, r, d0 + k) = dy(b, r, d0 + k) * ada(c, g + d0 + k);
-      }
+    if (w == W) {
+      for (int r = r0; r < r1; ++r)
+        for (int k = 0; k < W; ++k) s[k] += A(dy(b, r, d0 + k)) * A(h(b, r, d0 + k));
+    } else {
+      for (int r = r0; r < r1; ++r)
+        for (int k = 0; k < w; ++k) s[k] += A(dy(b, r, d0 + k)) * A(h(b, r, d0 + k));
+    }
     for (int k = 0; k < w; ++k) dada(c, g + d0 + k) = value_t<DAV>(s[k]);
+  }
+};
+
+/// dh = dy * gate (host spaces' second pass of the gated residual backward).
+template <class DYV, class AV, class DHV>
+struct GroupGateScale {
+  DYV dy;
+  AV ada;
+  DHV dh;
+  int g, split;
+  KOKKOS_INLINE_FUNCTION void operator()(const int b, const int r, const int d) const {
+    dh(b, r, d) = dy(b, r, d) * ada(cond_row(b, r, split), g + d);
   }
 };
 
@@ -191,6 +214,10 @@ void group_gated_residual_backward(const ExecSpace& space, const DYV& dy, const 
   for_each_2d_blocks<16>("dcsldm::group_gated_residual_backward", space, int(ada.extent(0)), int(h.extent(2)),
                          Impl::GroupGatedResidualBackward<DYV, HV, AV, DHV, DAV>{dy, h, ada, dh, dada, g, split,
                                                                                   int(h.extent(1))});
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible)
+    if (h.size() != 0)
+      for_each_3d("dcsldm::group_gated_residual_dh", space, int(h.extent(0)), int(h.extent(1)), int(h.extent(2)),
+                  Impl::GroupGateScale<DYV, AV, DHV>{dy, ada, dh, g, split});
 }
 
 }  // namespace dcsldm::dit

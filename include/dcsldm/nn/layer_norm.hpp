@@ -199,10 +199,18 @@ struct NormParamGrad {
     for (int k = 0; k < W; ++k) sw[k] = sb[k] = 0;
     for (int i = 0; i < m; ++i) {
       const A mu = has_mean ? mean(i) : A(0), r = rstd(i);
-      for (int k = 0; k < w; ++k) {
-        const A d = A(dy(i, j0 + k));
-        sw[k] += d * (A(x(i, j0 + k)) - mu) * r;
-        sb[k] += d;
+      if (w == W) {
+        for (int k = 0; k < W; ++k) {
+          const A d = A(dy(i, j0 + k));
+          sw[k] += d * (A(x(i, j0 + k)) - mu) * r;
+          sb[k] += d;
+        }
+      } else {
+        for (int k = 0; k < w; ++k) {
+          const A d = A(dy(i, j0 + k));
+          sw[k] += d * (A(x(i, j0 + k)) - mu) * r;
+          sb[k] += d;
+        }
       }
     }
     for (int k = 0; k < w; ++k) {

@@ -99,8 +99,13 @@ struct ModulateRowsGradS {
   KOKKOS_INLINE_FUNCTION void block(const int r, const int d0, const int w) const {
     accum_t<value_t<DSV>> acc[W];
     for (int c = 0; c < W; ++c) acc[c] = 0;
-    for (int b = 0; b < batch; ++b)
-      for (int c = 0; c < w; ++c) acc[c] += dy(b, r, d0 + c) * a(b, r, d0 + c);
+    if (w == W) {
+      for (int b = 0; b < batch; ++b)
+        for (int c = 0; c < W; ++c) acc[c] += dy(b, r, d0 + c) * a(b, r, d0 + c);
+    } else {
+      for (int b = 0; b < batch; ++b)
+        for (int c = 0; c < w; ++c) acc[c] += dy(b, r, d0 + c) * a(b, r, d0 + c);
+    }
     for (int c = 0; c < w; ++c) ds(r, d0 + c) += acc[c];
   }
 };
