@@ -53,28 +53,41 @@ nn::Attention<T, Mem> make_attention(int c, int h, std::uint32_t seed) {
   return p;
 }
 
-/// y and dx of one forward + backward in precision T with the given kernel choice (inputs from the
-/// same seeds as the timed runs).
+/// One attention layer's parameters, gradients, buffers and inputs in precision T with the given kernel
+/// choice (the same seeds for every variant and precision).
+template <class T>
+struct AttnSetup {
+  nn::Attention<T, Mem> p, g;
+  nn::AttentionMask<Mem> mask = nn::make_full_mask<Mem>();
+  nn::AttentionCache<T, Mem> cache;
+  nn::AttentionWorkspace<T, Mem> ws;
+  V3<T> x, y, dy, dx;
+  AttnSetup(const AttnShape& s, bool fused)
+      : p(make_attention<T>(s.c, s.h, 10)), g(make_attention<T>(s.c, s.h, 20)),
+        cache(nn::make_attention_cache<T, Mem>(s.b, s.t, s.t, p)),
+        ws(nn::make_attention_workspace<T, Mem>(s.b, s.t, s.t, p)), x("x", s.b, s.t, s.c), y("y", s.b, s.t, s.c),
+        dy("dy", s.b, s.t, s.c), dx("dx", s.b, s.t, s.c) {
+    ws.fused = fused;
+    fill(x, 1);
+    fill(dy, 2);
+  }
+  void forward(const Exec& space) const { nn::self_attention_forward(space, x, p, mask, y, cache, ws); }
+  void backward(const Exec& space) const { nn::self_attention_backward(space, dy, x, p, g, mask, cache, ws, dx); }
+};
+
+/// y and dx of one forward + backward in precision T with the given kernel choice.
 template <class T>
 std::pair<std::vector<double>, std::vector<double>> attention_outputs(const AttnShape& s, bool fused) {
   const Exec space;
-  auto p = make_attention<T>(s.c, s.h, 10);
-  auto g = make_attention<T>(s.c, s.h, 20);
-  auto mask = nn::make_full_mask<Mem>();
-  auto cache = nn::make_attention_cache<T, Mem>(s.b, s.t, s.t, p);
-  auto ws = nn::make_attention_workspace<T, Mem>(s.b, s.t, s.t, p);
-  ws.fused = fused;
-  V3<T> x("x", s.b, s.t, s.c), y("y", s.b, s.t, s.c), dy("dy", s.b, s.t, s.c), dx("dx", s.b, s.t, s.c);
-  fill(x, 1);
-  fill(dy, 2);
-  nn::self_attention_forward(space, x, p, mask, y, cache, ws);
-  nn::self_attention_backward(space, dy, x, p, g, mask, cache, ws, dx);
+  const AttnSetup<T> a(s, fused);
+  a.forward(space);
+  a.backward(space);
   space.fence();
   auto to_vec = [](const V3<T>& v) {
     auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
     return std::vector<double>(h.data(), h.data() + h.size());
   };
-  return {to_vec(y), to_vec(dx)};
+  return {to_vec(a.y), to_vec(a.dx)};
 }
 
 /// Max |a - b| / max |b| over y and dx of the variant against the double-precision blocked path.
@@ -115,25 +128,15 @@ void run_attention(benchmark::State& state, AttnShape s, bool backward, bool fus
   }
   state.counters["rel_err_vs_double"] = err;
   const Exec space;
-  auto p = make_attention(s.c, s.h, 10);
-  auto g = make_attention(s.c, s.h, 20);
-  auto mask = nn::make_full_mask<Mem>();
-  auto cache = nn::make_attention_cache<float, Mem>(s.b, s.t, s.t, p);
-  auto ws = nn::make_attention_workspace<float, Mem>(s.b, s.t, s.t, p);
-  ws.fused = fused;
-  V3<float> x("x", s.b, s.t, s.c), y("y", s.b, s.t, s.c), dy("dy", s.b, s.t, s.c), dx("dx", s.b, s.t, s.c);
-  fill(x, 1);
-  fill(dy, 2);
-  fill(y, 3, 0.0);
-  fill(dx, 4, 0.0);
-  nn::self_attention_forward(space, x, p, mask, y, cache, ws);
-  if (backward) nn::self_attention_backward(space, dy, x, p, g, mask, cache, ws, dx);
+  const AttnSetup<float> a(s, fused);
+  a.forward(space);
+  if (backward) a.backward(space);
   space.fence();
   for (auto _ : state) {
     if (backward)
-      nn::self_attention_backward(space, dy, x, p, g, mask, cache, ws, dx);
+      a.backward(space);
     else
-      nn::self_attention_forward(space, x, p, mask, y, cache, ws);
+      a.forward(space);
     space.fence();
   }
   set_flops(state, (backward ? 2.0 : 1.0) * attention_forward_flops(s));
