@@ -17,6 +17,9 @@
 //   dq_i  = scale sum_b sum_(o,j) ds K_(o,j)         (one thread per (pixel, head), b in order),
 //   dk, dv of token (P, j): gathers over the pixels of the (up to 27) patches that see P,
 //   drel[o*n + j] += scale sum_b sum_i ds q_i          (per-(b, o, j) partials, then a fixed-order sum over b).
+// On host spaces one pass per (patch, head) computes all of it from each pixel's probabilities once: dq, and
+// the patch's share of dk | dv of the (up to 27 n) keys it reads, stored per (b, patch, key slot) and summed
+// afterwards in a fixed order into dkv and drel (the workspace's kv_part; the other kernels serve devices).
 // No float atomics; every output element is summed by one thread in a fixed order.
 #pragma once
 
@@ -44,7 +47,8 @@ struct NeighbourCache {
 template <class T, class M>
 struct NeighbourWorkspace {
   View3<T, M> delta;      ///< (B, Npix, H) D = <dy, y> per pixel and head
-  View3<T, M> drel_part;  ///< (B, 27*n, E) per-batch partial of drel
+  View3<T, M> drel_part;  ///< (B, 27*n, E) per-batch partial of drel (per-pixel kernels)
+  View4<T, M> kv_part;    ///< (B, P, 27*n, 2E) per-(patch, key) partial dk | dv (host patch kernel; empty elsewhere)
 };
 
 /// Allocates the cache for batch B, `pixels` output pixels (a whole grid or a tile), n tokens per patch,
@@ -61,14 +65,19 @@ NeighbourCache<T, M> make_neighbour_cache(std::size_t batch, const PatchGrid& g,
   return make_neighbour_cache<T, M>(batch, g.num_pixels(), n, e, heads);
 }
 
-/// Allocates the backward workspace (B*Npix*H + B*27*n*E elements; host call).
+/// Allocates the backward workspace (host call): B*Npix*H + B*27*n*E elements, and in HostSpace memory also
+/// the B*P*27*n*2E partials of the host patch kernel (P = g.num_patches(): fixed by k, not by the resolution).
 template <class T, class M>
 NeighbourWorkspace<T, M> make_neighbour_workspace(std::size_t batch, const PatchGrid& g, int n, int e, int heads) {
   DCSLDM_REQUIRE(n >= 1 && heads >= 1 && e >= heads && e % heads == 0, "make_neighbour_workspace", "n = ", n,
                  ", E = ", e, ", heads = ", heads, ", expected n >= 1 and E a positive multiple of heads");
-  return {View3<T, M>("dcsldm::neighbour_delta", batch, std::size_t(g.num_pixels()), std::size_t(heads)),
-          View3<T, M>("dcsldm::neighbour_drel_part", batch, std::size_t(neighbour_offsets) * std::size_t(n),
-                      std::size_t(e))};
+  const std::size_t rr = std::size_t(neighbour_offsets) * std::size_t(n);
+  NeighbourWorkspace<T, M> ws{View3<T, M>("dcsldm::neighbour_delta", batch, std::size_t(g.num_pixels()), std::size_t(heads)),
+                              View3<T, M>("dcsldm::neighbour_drel_part", batch, rr, std::size_t(e)), View4<T, M>()};
+  if constexpr (std::is_same_v<M, Kokkos::HostSpace>)
+    ws.kv_part = View4<T, M>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "dcsldm::neighbour_kv_part"), batch,
+                             std::size_t(g.num_patches()), rr, std::size_t(2 * e));
+  return ws;
 }
 
 namespace Impl {
@@ -193,11 +202,16 @@ struct NeighbourForwardPatches {
         vrow[nk] = &kv(b, pnb * n + j, e + h * hd);
       }
     }
-    const int nkp = nk <= 32 ? 32 : max_keys;  // score vectors of a fixed length: they stay in registers
+    // Score vectors of a fixed length (16: an image's 9 neighbours at n = 1), so they stay in registers.
+    const int nkp = nk <= 16 ? 16 : nk <= 32 ? 32 : max_keys;
     for (int d = 0; d < hd; ++d)
       for (int k = nk; k < nkp; ++k) kt[d * max_keys + k] = A(0);
     const Range rg{t0, t1, y0, y1, x0, x1};
-    if (nkp == 32) {
+    if (nkp == 16) {
+      if (hd == 16) pixels<16, 16>(b, h, kt, vrow, nk, rg);
+      else if (hd == 32) pixels<16, 32>(b, h, kt, vrow, nk, rg);
+      else pixels<16, 0>(b, h, kt, vrow, nk, rg);
+    } else if (nkp == 32) {
       if (hd == 16) pixels<32, 16>(b, h, kt, vrow, nk, rg);
       else if (hd == 32) pixels<32, 32>(b, h, kt, vrow, nk, rg);
       else pixels<32, 0>(b, h, kt, vrow, nk, rg);
@@ -331,20 +345,24 @@ struct NeighbourDq : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
   }
 };
 
-/// Backward 1 on host spaces: one work item per (patch, head), b in order inside. For each b it builds the
+/// Backward on host spaces: one work item per (patch, head), b in order inside. For each b it builds the
 /// patch's biased keys (transposed and as rows) and values (transposed) once, then runs the patch's pixels
-/// with fixed-length key vectors: p = exp(s - lse), dp = <dy_i, v>, D_i (into ws.delta), dS, and
-/// dq_i (=, then += for later b; scaled after the last b). Limits: 27 n <= 64 keys, hd <= 64, and T its own
-/// accumulation type (dq is accumulated over b in T).
+/// with fixed-length key vectors: p = exp(s - lse), dp = <dy_i, v>, D_i (into ws.delta), dS = p (dp - D_i);
+/// dq_i (=, then += for later b; scaled after the last b); and the patch's share of the gradients of the keys
+/// it reads, sum_i dS q_i | sum_i p dy_i, summed over its pixels on the stack and stored (unscaled) to
+/// part[b, patch, o*n + j] (the other slots are left alone). NeighbourKvFromParts and NeighbourDrelFromParts
+/// sum the partials in a fixed order. Limits: 27 n <= 64 keys, hd <= 64, T its own accumulation type.
 template <class DYV, class QV, class KVV, class RV, class DQV, class T, class M>
-struct NeighbourDqPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
+struct NeighbourBackwardPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
   using Base = NeighbourBackwardBase<DYV, QV, KVV, RV, T, M>;
   using A = typename Base::A;
   static constexpr int max_keys = 64, max_dim = 64;
-  DQV dq;  // (Npix, E)
+  DQV dq;             // (Npix, E)
+  View4<T, M> part;   // (B, P, 27n, 2E)
   int batch;
 
-  NeighbourDqPatches(const Base& base, const DQV& dq_, int batch_) : Base(base), dq(dq_), batch(batch_) {}
+  NeighbourBackwardPatches(const Base& base, const DQV& dq_, const View4<T, M>& part_, int batch_)
+      : Base(base), dq(dq_), part(part_), batch(batch_) {}
 
   static bool applies(int n, int hd) {
     return neighbour_offsets * n <= max_keys && hd <= max_dim && std::is_same_v<A, T>;
@@ -356,22 +374,28 @@ struct NeighbourDqPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
     int nk = 0;
     for (int o = 0; o < neighbour_offsets; ++o) nk += pc.neighbour(o, this->g) >= 0 ? this->n : 0;
     const int hd = this->hd;
-    if (nk <= 32) {
-      if (hd == 16) run<32, 16>(h, pc);
-      else run<32, 0>(h, pc);
+    if (nk <= 16) {
+      if (hd == 16) run<16, 16>(h, p, pc);
+      else if (hd == 32) run<16, 32>(h, p, pc);
+      else run<16, 0>(h, p, pc);
+    } else if (nk <= 32) {
+      if (hd == 16) run<32, 16>(h, p, pc);
+      else run<32, 0>(h, p, pc);
     } else {
-      if (hd == 16) run<max_keys, 16>(h, pc);
-      else run<max_keys, 0>(h, pc);
+      if (hd == 16) run<max_keys, 16>(h, p, pc);
+      else run<max_keys, 0>(h, p, pc);
     }
   }
 
   template <int NK, int HD>
-  void run(const int h, const PatchCoord& pc) const {
+  void run(const int h, const int p, const PatchCoord& pc) const {
+    constexpr int HM = HD > 0 ? HD : max_dim;
     const PatchGrid& g = this->g;
     const int n = this->n, hd = HD > 0 ? HD : this->hd, c0 = h * this->hd, e = this->e;
     const A scale = this->scale;
-    A kt[max_dim * NK], vt[max_dim * NK], kb[NK * (HD > 0 ? HD : max_dim)];
-    A s[NK], dp[NK], acc0[HD > 0 ? HD : max_dim], acc1[HD > 0 ? HD : max_dim];
+    A kt[max_dim * NK], vt[max_dim * NK], kb[NK * HM], gk[NK * HM], gv[NK * HM];
+    A s[NK], dp[NK], pr[NK], acc0[HM], acc1[HM];
+    int slot[NK];
     const int t0 = this->ts(pc.t), t1 = this->ts(pc.t + 1), y0 = this->ys(pc.y), y1 = this->ys(pc.y + 1);
     const int x0 = this->xs(pc.x), x1 = this->xs(pc.x + 1);
     for (int b = 0; b < batch; ++b) {
@@ -383,11 +407,13 @@ struct NeighbourDqPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
           const auto* kr = &this->kv(b, pnb * n + j, c0);
           const auto* rr = &this->rel(o * n + j, c0);
           const auto* vr = &this->kv(b, pnb * n + j, e + c0);
+          slot[nk] = o * n + j;
           for (int d = 0; d < hd; ++d) {
             const A kd = A(kr[d]) + A(rr[d]);
             kb[nk * hd + d] = kd;
             kt[d * NK + nk] = kd;
             vt[d * NK + nk] = A(vr[d]);
+            gk[nk * hd + d] = gv[nk * hd + d] = A(0);
           }
         }
       }
@@ -410,17 +436,17 @@ struct NeighbourDqPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
               }
             }
             const A l = A(this->lse(b, i, h));
-            A part[8];
-            for (int k = 0; k < 8; ++k) part[k] = A(0);
+            A psum[8];
+            for (int k = 0; k < 8; ++k) psum[k] = A(0);
             for (int k0 = 0; k0 < NK; k0 += 8)
               for (int k = 0; k < 8; ++k) {
                 const A a = math::exp_acc(s[k0 + k] - l);
-                s[k0 + k] = k0 + k < nk ? a : A(0);
-                part[k] += s[k0 + k] * dp[k0 + k];
+                pr[k0 + k] = k0 + k < nk ? a : A(0);
+                psum[k] += pr[k0 + k] * dp[k0 + k];
               }
-            const T delta = T(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+            const T delta = T(((psum[0] + psum[1]) + (psum[2] + psum[3])) + ((psum[4] + psum[5]) + (psum[6] + psum[7])));
             this->delta(b, i, h) = delta;
-            for (int k = 0; k < NK; ++k) s[k] = s[k] * (dp[k] - A(delta));  // dS (0 on padded keys)
+            for (int k = 0; k < NK; ++k) s[k] = pr[k] * (dp[k] - A(delta));  // dS (0 on padded keys)
             for (int d = 0; d < hd; ++d) acc0[d] = acc1[d] = A(0);
             int k = 0;
             for (; k + 2 <= nk; k += 2) {
@@ -440,8 +466,81 @@ struct NeighbourDqPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
               for (int d = 0; d < hd; ++d) dqi[d] = value_t<DQV>(A(dqi[d]) + (acc0[d] + acc1[d]));
             if (b == batch - 1)
               for (int d = 0; d < hd; ++d) dqi[d] = value_t<DQV>(scale * A(dqi[d]));
+            // The keys' gradients: outer products of this pixel's dS and p with its q and dy.
+            for (int kk = 0; kk < nk; ++kk) {
+              A* KOKKOS_RESTRICT gkr = gk + kk * hd;
+              A* KOKKOS_RESTRICT gvr = gv + kk * hd;
+              const A sk = s[kk], pk = pr[kk];
+              for (int d = 0; d < hd; ++d) {
+                gkr[d] += sk * A(qi[d]);
+                gvr[d] += pk * A(dyi[d]);
+              }
+            }
           }
+      for (int kk = 0; kk < nk; ++kk) {
+        T* dst = &part(b, p, slot[kk], 0);
+        for (int d = 0; d < hd; ++d) {
+          dst[c0 + d] = T(gk[kk * hd + d]);
+          dst[e + c0 + d] = T(gv[kk * hd + d]);
+        }
+      }
     }
+  }
+};
+
+/// After NeighbourBackwardPatches, one work item per (b, token row P*n + j): dkv[b, row] = scale * sum dk |
+/// sum dv of part[b, P - offset(o), o*n + j] over the offsets o (in order) whose source patch lies inside the
+/// grid.
+template <class DKVV, class T, class M>
+struct NeighbourKvFromParts {
+  using A = accum_t<T>;
+  DKVV dkv;          // (B, P*n, 2E)
+  View4<T, M> part;  // (B, P, 27n, 2E)
+  PatchGrid g;
+  int n, e;
+  A scale;
+
+  void operator()(const int idx) const {
+    const int rows = g.num_patches() * n, row = idx % rows, b = idx / rows, j = row % n;
+    const PatchCoord tc(row / n, g);
+    auto* out = &dkv(b, row, 0);
+    for (int c = 0; c < 2 * e; ++c) out[c] = value_t<DKVV>(0);
+    for (int o = 0; o < neighbour_offsets; ++o) {
+      // The pixels of patch P' = token patch - offset see this token at offset o.
+      const int st = tc.t - (o / 9 - 1), sy = tc.y - ((o / 3) % 3 - 1), sx = tc.x - (o % 3 - 1);
+      if (st < 0 || st >= g.gt || sy < 0 || sy >= g.gh || sx < 0 || sx >= g.gw) continue;
+      const T* src = &part(b, (st * g.gh + sy) * g.gw + sx, o * n + j, 0);
+      for (int c = 0; c < 2 * e; ++c) out[c] = value_t<DKVV>(A(out[c]) + A(src[c]));
+    }
+    for (int c = 0; c < e; ++c) out[c] = value_t<DKVV>(scale * A(out[c]));
+  }
+};
+
+/// After NeighbourBackwardPatches, one work item per (key slot o*n + j, 16-column block): drel[slot, c] +=
+/// scale * sum_b sum_P part[b, P, slot, c] over the patches P (in order) whose neighbour at offset o lies inside
+/// the grid.
+template <class DRV, class T, class M>
+struct NeighbourDrelFromParts {
+  using A = accum_t<T>;
+  static constexpr int W = 16;
+  DRV drel;          // (27n, E)
+  View4<T, M> part;  // (B, P, 27n, 2E)
+  PatchGrid g;
+  int batch, n, e;
+  A scale;
+
+  void operator()(const int idx) const {
+    const int blocks = (e + W - 1) / W, r = idx / blocks, c0 = (idx % blocks) * W, w = e - c0 < W ? e - c0 : W;
+    const int o = r / n;
+    A acc[W];
+    for (int c = 0; c < W; ++c) acc[c] = A(0);
+    for (int b = 0; b < batch; ++b)
+      for (int p = 0; p < g.num_patches(); ++p) {
+        if (PatchCoord(p, g).neighbour(o, g) < 0) continue;
+        const T* src = &part(b, p, r, c0);
+        for (int c = 0; c < w; ++c) acc[c] += A(src[c]);
+      }
+    for (int c = 0; c < w; ++c) drel(r, c0 + c) = value_t<DRV>(A(drel(r, c0 + c)) + scale * acc[c]);
   }
 };
 
@@ -645,19 +744,24 @@ void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const Q
   const Base base{dy,          q,           kv,          rel,      cache.lse, ws.delta, tab.pixel_patch,
                   tab.t_start, tab.y_start, tab.x_start, tab.grid, n,         heads,    hd,
                   e,           A(1) / math::sqrt(A(hd))};
-  // dq first: it also writes D_i (ws.delta), which the two gathers read.
-  using DqPatches = Impl::NeighbourDqPatches<DYV, QV, KVV, RV, DQV, T, M>;
-  bool dq_done = false;
   if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
-    if (DqPatches::applies(n, hd) && b > 0) {
-      Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dq",
-                           Policy(space, 0, tab.grid.num_patches() * heads), DqPatches(base, dq, b));
-      dq_done = true;
+    using Patches = Impl::NeighbourBackwardPatches<DYV, QV, KVV, RV, DQV, T, M>;
+    const int np = tab.grid.num_patches();
+    if (Patches::applies(n, hd) && b > 0 && ws.kv_part.extent(0) == std::size_t(b) &&
+        ws.kv_part.extent(1) == std::size_t(np) && ws.kv_part.extent(2) == std::size_t(rr) &&
+        ws.kv_part.extent(3) == std::size_t(2 * e)) {
+      Kokkos::parallel_for("dcsldm::neighbour_attention_backward_patches", Policy(space, 0, np * heads),
+                           Patches(base, dq, ws.kv_part, b));
+      Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dkv", Policy(space, 0, b * rows),
+                           Impl::NeighbourKvFromParts<DKVV, T, M>{dkv, ws.kv_part, tab.grid, n, e, base.scale});
+      Kokkos::parallel_for("dcsldm::neighbour_attention_backward_drel", Policy(space, 0, rr * ((e + 15) / 16)),
+                           Impl::NeighbourDrelFromParts<DRV, T, M>{drel, ws.kv_part, tab.grid, b, n, e, base.scale});
+      return;
     }
   }
-  if (!dq_done)
-    Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dq", Policy(space, 0, npix * heads),
-                         Impl::NeighbourDq<DYV, QV, KVV, RV, DQV, T, M>(base, dq, b));
+  // dq first: it also writes D_i (ws.delta), which the two gathers read.
+  Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dq", Policy(space, 0, npix * heads),
+                       Impl::NeighbourDq<DYV, QV, KVV, RV, DQV, T, M>(base, dq, b));
   Kokkos::parallel_for("dcsldm::neighbour_attention_backward_dkv", Policy(space, 0, b * rows * heads),
                        Impl::NeighbourDkv<DYV, QV, KVV, RV, DKVV, T, M>(base, dkv));
   Kokkos::parallel_for("dcsldm::neighbour_attention_backward_drel_partial", Policy(space, 0, b * rr * heads),
