@@ -63,6 +63,7 @@ benchmark::internal::Benchmark* add(const std::string& name, Fn&& fn) {
 /// Registration hooks, one per benchmark source file (called from bench_main.cpp).
 void register_gemm();
 void register_attention();
+void register_neighbour();
 void register_layer_norm_gelu();
 void register_tokenizer();
 void register_dit();

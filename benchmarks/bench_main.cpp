@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
 #endif
       dcsldm::bench::register_gemm();
       dcsldm::bench::register_attention();
+      dcsldm::bench::register_neighbour();
       dcsldm::bench::register_layer_norm_gelu();
       dcsldm::bench::register_tokenizer();
       dcsldm::bench::register_dit();
