@@ -349,7 +349,7 @@ TEMPLATE_LIST_TEST_CASE("neighbour attention gradients match finite differences"
   check_neighbour_gradients<TestType>({1, 5, 7, 1, 2, 3, 2, 2, 4, 2});
   check_neighbour_gradients<TestType>({3, 4, 5, 2, 2, 3, 2, 2, 4, 2});
   check_neighbour_gradients<TestType>({1, 7, 8, 1, 3, 4, 1, 2, 4, 1});  // interior patches see all 9 neighbours
-  // n = 1 (16 padded keys) with hd = 16, and a 27-key interior patch with hd = 32: at these head sizes the
+  // n = 1 (9 keys in 32) with hd = 16, and a 27-key interior patch with hd = 32: at these head sizes the
   // softmax of inputs in [-2, 2] is peaked, and central differences carry ~1e-6 relative truncation error.
   check_neighbour_gradients<TestType>({1, 6, 7, 1, 3, 4, 2, 1, 32, 2, 1e-5});
   check_neighbour_gradients<TestType>({3, 5, 6, 3, 3, 3, 1, 1, 64, 2, 1e-5});

@@ -203,15 +203,11 @@ struct NeighbourForwardPatches {
       }
     }
     // Score vectors of a fixed length (16: an image's 9 neighbours at n = 1), so they stay in registers.
-    const int nkp = nk <= 16 ? 16 : nk <= 32 ? 32 : max_keys;
+    const int nkp = nk <= 32 ? 32 : max_keys;
     for (int d = 0; d < hd; ++d)
       for (int k = nk; k < nkp; ++k) kt[d * max_keys + k] = A(0);
     const Range rg{t0, t1, y0, y1, x0, x1};
-    if (nkp == 16) {
-      if (hd == 16) pixels<16, 16>(b, h, kt, vrow, nk, rg);
-      else if (hd == 32) pixels<16, 32>(b, h, kt, vrow, nk, rg);
-      else pixels<16, 0>(b, h, kt, vrow, nk, rg);
-    } else if (nkp == 32) {
+    if (nkp == 32) {
       if (hd == 16) pixels<32, 16>(b, h, kt, vrow, nk, rg);
       else if (hd == 32) pixels<32, 32>(b, h, kt, vrow, nk, rg);
       else pixels<32, 0>(b, h, kt, vrow, nk, rg);
@@ -374,11 +370,7 @@ struct NeighbourBackwardPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> 
     int nk = 0;
     for (int o = 0; o < neighbour_offsets; ++o) nk += pc.neighbour(o, this->g) >= 0 ? this->n : 0;
     const int hd = this->hd;
-    if (nk <= 16) {
-      if (hd == 16) run<16, 16>(h, p, pc);
-      else if (hd == 32) run<16, 32>(h, p, pc);
-      else run<16, 0>(h, p, pc);
-    } else if (nk <= 32) {
+    if (nk <= 32) {
       if (hd == 16) run<32, 16>(h, p, pc);
       else run<32, 0>(h, p, pc);
     } else {
