@@ -119,26 +119,8 @@ void run_attention(benchmark::State& state, AttnShape s, bool backward, bool fus
   const std::string key = std::to_string(s.b) + "/" + std::to_string(s.t) + "/" + std::to_string(s.c) + "/" +
                           std::to_string(s.h) + (fused ? "/fused" : "/blocked");
   if (!checked.count(key)) checked[key] = attention_variant_error(s, fused);
-  const double err = checked[key];
-  if (!(err <= 1e-4)) {
-    state.SkipWithError(("variant differs from the double-precision reference: relative error " +
-                         std::to_string(err))
-                            .c_str());
-    return;
-  }
-  state.counters["rel_err_vs_double"] = err;
-  const Exec space;
   const AttnSetup<float> a(s, fused);
-  a.forward(space);
-  if (backward) a.backward(space);
-  space.fence();
-  for (auto _ : state) {
-    if (backward)
-      a.backward(space);
-    else
-      a.forward(space);
-    space.fence();
-  }
+  if (!time_checked_variant(state, checked[key], a, backward)) return;
   set_flops(state, (backward ? 2.0 : 1.0) * attention_forward_flops(s));
 }
 

@@ -60,6 +60,31 @@ benchmark::internal::Benchmark* add(const std::string& name, Fn&& fn) {
       ->Unit(benchmark::kMillisecond);
 }
 
+/// The variant harness's timed part: a variant whose relative error `err` against its double-precision reference
+/// exceeds 1e-4 fails the case; otherwise `setup` (with const forward(space) / backward(space)) runs forward
+/// (and backward) once, then the timed loop runs one of them per iteration. Returns false if the case failed.
+template <class Setup>
+bool time_checked_variant(benchmark::State& state, double err, const Setup& setup, bool backward) {
+  if (!(err <= 1e-4)) {
+    state.SkipWithError(
+        ("variant differs from the double-precision reference: relative error " + std::to_string(err)).c_str());
+    return false;
+  }
+  state.counters["rel_err_vs_double"] = err;
+  const Exec space;
+  setup.forward(space);
+  if (backward) setup.backward(space);
+  space.fence();
+  for (auto _ : state) {
+    if (backward)
+      setup.backward(space);
+    else
+      setup.forward(space);
+    space.fence();
+  }
+  return true;
+}
+
 /// Registration hooks, one per benchmark source file (called from bench_main.cpp).
 void register_gemm();
 void register_attention();

@@ -103,27 +103,10 @@ void run_neighbour(benchmark::State& state, NbShape s, bool backward, bool per_p
   static std::map<std::string, double> checked;  // called several times per case: check once
   const std::string key = std::to_string(s.b) + "/" + std::to_string(s.res) + (per_pixel ? "/per_pixel" : "/dcsldm");
   if (!checked.count(key)) checked[key] = nb_variant_error(s, per_pixel);
-  const double err = checked[key];
-  if (!(err <= 1e-4)) {
-    state.SkipWithError(
-        ("variant differs from the double-precision reference: relative error " + std::to_string(err)).c_str());
-    return;
-  }
-  state.counters["rel_err_vs_double"] = err;
-  const Exec space;
   const NbSetup<float> a(s, per_pixel);
-  a.forward(space);
-  if (backward) a.backward(space);
-  space.fence();
-  for (auto _ : state) {
-    if (backward)
-      a.backward(space);
-    else
-      a.forward(space);
-    space.fence();
-  }
+  if (!time_checked_variant(state, checked[key], a, backward)) return;
   state.counters["pixels"] = double(s.b) * s.res * s.res;
-  state.counters["threads"] = space.concurrency();
+  state.counters["threads"] = Exec().concurrency();
 }
 
 }  // namespace
