@@ -202,7 +202,8 @@ struct NeighbourForwardPatches {
         vrow[nk] = &kv(b, pnb * n + j, e + h * hd);
       }
     }
-    // Score vectors of a fixed length (16: an image's 9 neighbours at n = 1), so they stay in registers.
+    // Score vectors of a fixed length (32 or 64; a 16-key form for an image's 9 neighbours measured slower),
+    // so they stay in registers.
     const int nkp = nk <= 32 ? 32 : max_keys;
     for (int d = 0; d < hd; ++d)
       for (int k = nk; k < nkp; ++k) kt[d * max_keys + k] = A(0);
