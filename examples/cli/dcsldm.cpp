@@ -308,6 +308,8 @@ int cmd_train_baseline_ae(int argc, char** argv) {
                {"latent-tokens", "N", "latent tokens (0: one per patch, the 2D latent of a conventional LDM)", "32"},
                {"latent-channels", "c", "channels per latent token", "8"},
                {"init", "NAME", "initialisation scheme: small or unit (as train-tokenizer's --init)", "small"},
+               {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05"},
+               {"latent-l2", "X", "weight of mean(z^2)", "1e-3"},
                {"seed", "S", "random seed", "1"},
                {"log-every", "N", "steps between progress lines", "50"}});
   a.parse(argc, argv, 2);
@@ -328,6 +330,8 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   o.warmup = a.integer("warmup", o.warmup, 0, 100000000);
   o.seed = std::uint64_t(a.integer("seed", 1, 0, (1ll << 62)));
   o.log_every = a.integer("log-every", 50, 1, 100000000);
+  o.latent_noise = a.real("latent-noise", o.latent_noise, 0, 10);
+  o.latent_l2 = a.real("latent-l2", o.latent_l2, 0, 10);
   auto src = tok::fashion_mnist_source(o.seed);
   Exec space;
   dcsldm::baseline::VitAutoencoder<Exec, float> m(c, o.batch, dcsldm::optim::ArenaState::ParamsAndOptimizer);
