@@ -53,6 +53,8 @@ check 0 "--no-flip" train-classifier --help
 check 2 "missing required option '--out'" train-classifier
 check 2 "out of range" train-classifier --out "$TMP/c.safetensors" --steps 0
 check 2 "--init" train-baseline-ae --out "$TMP/b.safetensors" --init zeros --steps 1
+check 2 "out of range" train-baseline-ae --out "$TMP/b.safetensors" --latent-l2 -1 --steps 1
+check 2 "out of range" train-baseline-ae --out "$TMP/b.safetensors" --latent-noise 11 --steps 1
 # With the shipped models (the README's main job): class, resolution and sampler errors.
 MODELS="$(dirname "$0")/../../examples/models"
 if [[ -f "$MODELS/fmnist_tok.safetensors" && -f "$MODELS/fmnist_dit.safetensors" ]]; then
