@@ -1074,6 +1074,17 @@ int cmd_encode(int argc, char** argv) {
   z.save(out);
   std::printf("encoded %d images of %d px into %d x %d latents in %.2f s; wrote %s\n", z.count, res, z.tokens,
               z.channels, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), out.c_str());
+  // How much each level varies from sample to sample: a level whose spread is near the training noise on the
+  // latent (train-tokenizer --latent-noise) carries little information.
+  const auto& sizes = tk.config().level_sizes;
+  const auto stats = dit::latent_stats(z, sizes);
+  std::printf("latent spread per level (std over samples and tokens, mean over channels):");
+  for (std::size_t l = 0; l < sizes.size(); ++l) {
+    double m = 0;
+    for (int ch = 0; ch < z.channels; ++ch) m += stats.second[l * std::size_t(z.channels) + std::size_t(ch)];
+    std::printf(" %.3f", m / z.channels);
+  }
+  std::printf("\n");
   return 0;
 }
 
