@@ -202,6 +202,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"warmup", "N", "warm-up steps", "300 (glyphs preset: 100)"},
                {"in-res", "R1,R2", "input scales", "the preset's"},
                {"out-res", "R1,R2", "target scales", "the preset's"},
+               {"max-target-pixels", "N", "train larger targets on a random window of N pixels per step (0: whole)", "0"},
                {"channels", "C", "channels of images:<folder> data", "1"},
                {"width", "D", "transformer width", "128"},
                {"layers", "N", "encoder and decoder blocks each", "3"},
@@ -231,6 +232,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.warmup = a.integer("warmup", p.opt.warmup, 0, 100000000);
   p.opt.in_res = a.int_list("in-res", p.opt.in_res, 1, 4096);
   p.opt.out_res = a.int_list("out-res", p.opt.out_res, 1, 4096);
+  p.opt.max_target_pixels = int(a.integer("max-target-pixels", 0, 0, 1 << 30));
   p.opt.seed = std::uint64_t(a.integer("seed", 1, 0, (1ll << 62)));
   try {
     p.opt.init = tok::init_scheme_from_name(a.str("init", "unit"));

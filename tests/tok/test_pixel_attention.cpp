@@ -97,6 +97,68 @@ std::ostream& operator<<(std::ostream& os, const PixelCase& c) {
             << ") B=" << c.b << " n=" << c.n << " E=" << c.e << " H=" << c.heads;
 }
 
+/// Tables of a window of pixels [first, first + count) (a training decode's random window): the forward gives
+/// the window's rows of the whole-grid output, and the backward from dy on the window gives the whole-grid
+/// gradients of a dy that is zero outside it (host patch kernel and per-pixel kernels alike).
+template <class ExecSpace>
+void check_neighbour_windows(const PixelCase& c, const tok::PatchGrid& grid, const View2<double, typename ExecSpace::memory_space>& q,
+                             const View3<double, typename ExecSpace::memory_space>& kv,
+                             const View2<double, typename ExecSpace::memory_space>& rel,
+                             const View3<double, typename ExecSpace::memory_space>& proj) {
+  using Mem = typename ExecSpace::memory_space;
+  ExecSpace space;
+  const int npix = grid.num_pixels(), rows = grid.num_patches() * c.n;
+  auto full = tok::make_patch_tables<Mem>(grid);
+  View3<double, Mem> y("y", c.b, npix, c.e), masked("masked", c.b, npix, c.e), dkv("dkv", c.b, rows, 2 * c.e);
+  View2<double, Mem> dq("dq", npix, c.e), drel("drel", 27 * c.n, c.e);
+  auto cache = tok::make_neighbour_cache<double, Mem>(c.b, grid, c.n, c.e, c.heads);
+  auto ws = tok::make_neighbour_workspace<double, Mem>(c.b, grid, c.n, c.e, c.heads);
+  tok::neighbour_attention_forward(space, q, kv, rel, full, c.n, c.heads, y, cache);
+  const auto hy = test::to_doubles(y);
+  // Windows: the first pixels, a middle range that starts and ends inside rows, the last pixels, one pixel.
+  const std::vector<std::pair<int, int>> windows{
+      {0, std::max(1, npix / 3)}, {npix / 4 + 1, std::max(1, npix / 2 - 3)}, {npix - std::max(1, npix / 5), std::max(1, npix / 5)},
+      {npix / 2, 1}};
+  for (auto [first, count] : windows) {
+    first = std::min(first, npix - 1);
+    count = std::min(count, npix - first);
+    INFO("window [" << first << ", " << first + count << ") of " << npix);
+    auto tiles = tok::make_tile_tables<Mem>(grid, count);
+    const auto tab = tok::select_pixel_tile(space, tiles, first, count);
+    View2<double, Mem> qw("qw", count, c.e), dqw("dqw", count, c.e), drelw("drelw", 27 * c.n, c.e);
+    View3<double, Mem> yw("yw", c.b, count, c.e), dyw("dyw", c.b, count, c.e), dkvw("dkvw", c.b, rows, 2 * c.e);
+    Kokkos::deep_copy(qw, Kokkos::subview(q, std::make_pair(first, first + count), Kokkos::ALL));
+    Kokkos::deep_copy(dyw, Kokkos::subview(proj, Kokkos::ALL, std::make_pair(first, first + count), Kokkos::ALL));
+    auto wcache = tok::make_neighbour_cache<double, Mem>(c.b, count, c.n, c.e, c.heads);
+    auto wws = tok::make_neighbour_workspace<double, Mem>(c.b, grid, count, c.n, c.e, c.heads);
+    tok::neighbour_attention_forward(space, qw, kv, rel, tab, c.n, c.heads, yw, wcache);
+    const auto hyw = test::to_doubles(yw);
+    double ydiff = 0;
+    for (int b = 0; b < c.b; ++b)
+      for (int i = 0; i < count; ++i)
+        for (int d = 0; d < c.e; ++d)
+          ydiff = std::max(ydiff, std::abs(hyw[(std::size_t(b) * count + i) * c.e + d] -
+                                           hy[(std::size_t(b) * npix + first + i) * c.e + d]));
+    CHECK(ydiff == 0);
+    // The reference: the whole grid's backward from proj masked to the window.
+    Kokkos::deep_copy(masked, 0.0);
+    Kokkos::deep_copy(Kokkos::subview(masked, Kokkos::ALL, std::make_pair(first, first + count), Kokkos::ALL), dyw);
+    Kokkos::deep_copy(drel, 0.0);
+    tok::neighbour_attention_backward(space, masked, q, kv, rel, drel, full, c.n, c.heads, cache, ws, dq, dkv);
+    const auto dq_ref = test::to_doubles(Kokkos::subview(dq, std::make_pair(first, first + count), Kokkos::ALL));
+    for (int pass = 0; pass < 2; ++pass) {  // host patch kernel, then the per-pixel kernels of devices
+      auto wsp = wws;
+      if (pass == 1) wsp.kv_part = View4<double, Mem>();
+      Kokkos::deep_copy(drelw, 0.0);
+      tok::neighbour_attention_backward(space, dyw, qw, kv, rel, drelw, tab, c.n, c.heads, wcache, wsp, dqw, dkvw);
+      INFO("pass " << pass);
+      CHECK(test::rel_error(test::to_doubles(dqw), dq_ref) < 1e-12);
+      CHECK(test::rel_error_views(dkvw, dkv) < 1e-12);
+      CHECK(test::rel_error_views(drelw, drel) < 1e-12);
+    }
+  }
+}
+
 template <class ExecSpace>
 void check_pool_gradients(const PixelCase& c) {
   using Mem = typename ExecSpace::memory_space;
@@ -183,6 +245,7 @@ void check_neighbour_gradients(const PixelCase& c) {
     CHECK(test::rel_error_views(dkv2, dkv) < 1e-12);
     CHECK(test::rel_error_views(drel2, drel) < 1e-12);
   }
+  check_neighbour_windows<ExecSpace>(c, grid, q, kv, rel, proj);
   test::check_gradient("neighbour dq", space, q, dq, loss, 1e-5, c.fd_tol, 40);
   test::check_gradient("neighbour dkv", space, kv, dkv, loss, 1e-5, c.fd_tol, 40);
   test::check_gradient("neighbour drel", space, rel, drel, loss, 1e-5, c.fd_tol, 40);
@@ -306,12 +369,15 @@ void check_pixel_attention_errors() {
   tok::neighbour_attention_forward(space, qn, kvn, rel, tab, n, 2, yn, nc);
   CHECK_THROWS_WITH(tok::neighbour_attention_backward(space, yn, qn, kvn, rel, drel, tab, n, 2, nc, nw, dqn, dkv),
                     Catch::Contains("dcsldm::neighbour_attention_backward") && Catch::Contains("dkv is (2, 35, 12)"));
-  // Tables of one tile (a tiled inference pass): the backward and the patchifier read-out need the whole grid.
+  // Tables of one tile: the backward takes the tile's rows (q of 35 pixels is refused); the patchifier
+  // read-out needs the whole grid.
   const auto tiles = tok::make_tile_tables<Mem>(grid, 5);
   const auto tile = tok::select_pixel_tile(space, tiles, 5, 5);
   CHECK_THROWS_WITH(tok::neighbour_attention_backward(space, yn, qn, kvn, rel, drel, tile, n, 2, nc, nw, dqn, dkvn),
-                    Catch::Contains("dcsldm::neighbour_attention_backward") &&
-                        Catch::Contains("the tables cover pixels [5, 10) of 35"));
+                    Catch::Contains("dcsldm::neighbour_attention_backward") && Catch::Contains("q is (35, 6)") &&
+                        Catch::Contains("expected (5, 6)"));
+  CHECK_THROWS_WITH((tok::make_neighbour_workspace<float, Mem>(b, grid, 36, n, e, 2)),
+                    Catch::Contains("dcsldm::make_neighbour_workspace") && Catch::Contains("pixels = 36, expected 1..35"));
   CHECK_THROWS_WITH(tok::patch_pool_attention_forward(space, kv, q, tile, 2, y, cache),
                     Catch::Contains("dcsldm::patch_pool_attention_forward") &&
                         Catch::Contains("the tables cover pixels [5, 10) of 35, expected the whole grid"));

@@ -199,6 +199,95 @@ TEST_CASE("tokenizer: a decode over the memory budget runs in tiles and equals t
                       Catch::Contains("make_decode_plan") && Catch::Contains("max_tile_pixels = -1"));
 }
 
+TEST_CASE("tokenizer: a training window decodes its pixels and backpropagates exactly their gradients", "[tok]") {
+  // Reference: the whole-grid decode, and the whole-grid backward of a dy that is zero outside the window.
+  const auto cfg = tiny_config();  // kt = 0: one temporal patch per clip
+  tok::Tokenizer<Exec, double> model(cfg, optim::ArenaState::ParamsAndOptimizer);
+  model.init(Exec(), 7);
+  fill_uniform(model.arena().params, 3, -0.3, 0.3);
+  Exec space;
+  struct Out { int t, h, w; };
+  for (const Out o : {Out{1, 6, 9}, Out{3, 5, 7}}) {  // an image and a 3-frame video (windows cross frames)
+    auto x = make5<double>(2, 1, 5, 7, 2);
+    auto y = make5<double>(2, std::size_t(o.t), std::size_t(o.h), std::size_t(o.w), 2);
+    auto proj = make5<double>(2, std::size_t(o.t), std::size_t(o.h), std::size_t(o.w), 2);
+    fill_uniform(x, 11, 0, 1);
+    fill_uniform(proj, 12);
+    const auto g = model.grid(o.t, o.h, o.w);
+    const int npix = g.num_pixels(), C = cfg.channels;
+    for (int m : {1, 2}) {
+      loss_and_grad(model, x, m, y, proj, false);
+      const auto hy = to_doubles(y), hproj = to_doubles(proj);
+      for (const int win : {10, 1, npix - 1}) {
+        for (const int first : {0, npix / 2 - win / 2, npix - win}) {
+          INFO("output " << o.t << "x" << o.h << "x" << o.w << ", m " << m << ", window [" << first << ", "
+                         << first + win << ") of " << npix);
+          // The whole-grid gradients of the window's part of the loss.
+          auto masked = make5<double>(2, std::size_t(o.t), std::size_t(o.h), std::size_t(o.w), 2);
+          {
+            std::vector<double> hm(hproj.size(), 0.0);
+            for (int b = 0; b < 2; ++b)
+              for (int i = first * C; i < (first + win) * C; ++i)
+                hm[std::size_t(b * npix * C + i)] = hproj[std::size_t(b * npix * C + i)];
+            auto h = Kokkos::create_mirror_view(masked);
+            std::copy(hm.begin(), hm.end(), h.data());
+            Kokkos::deep_copy(masked, h);
+          }
+          loss_and_grad(model, x, m, y, masked, true);
+          const auto gref = to_doubles(model.arena().grads);
+          // The window plan.
+          const int bsz = 2;
+          View3<double, Mem> z("z", 2, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+          View3<double, Mem> dz("dz", 2, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+          View3<double, Mem> yw("yw", 2, std::size_t(win), std::size_t(C)), dyw("dyw", 2, std::size_t(win), std::size_t(C));
+          {
+            auto h = Kokkos::create_mirror_view(dyw);
+            for (int b = 0; b < 2; ++b)
+              for (int i = 0; i < win * C; ++i) h.data()[b * win * C + i] = hproj[std::size_t((b * npix + first) * C + i)];
+            Kokkos::deep_copy(dyw, h);
+          }
+          const auto& ep = model.encode_plan(space, bsz, model.grid(1, 5, 7), true);
+          auto& dp = model.decode_plan(space, bsz, g, m, true, win);
+          REQUIRE(dp.window);
+          REQUIRE(dp.tile == win);
+          tok::set_decode_window(space, cfg, dp, first);
+          tok::encode_forward(space, x, model.params(), cfg, z, ep);
+          tok::decode_forward_window(space, z, model.params(), cfg, yw, dp);
+          const auto hyw = to_doubles(yw);
+          for (int b = 0; b < 2; ++b)
+            for (int i = 0; i < win * C; ++i)
+              REQUIRE(hyw[std::size_t(b * win * C + i)] ==
+                      Approx(hy[std::size_t((b * npix + first) * C + i)]).epsilon(1e-12).margin(1e-14));
+          optim::zero_grad(space, model.arena());
+          tok::decode_backward(space, dyw, model.params(), model.grads(), cfg, dp, dz);
+          tok::encode_backward(space, dz, x, model.params(), model.grads(), cfg, ep);
+          CHECK(test::rel_error(to_doubles(model.arena().grads), gref) < 1e-12);
+        }
+      }
+    }
+  }
+  // Errors: a window plan is decoded with decode_forward_window, windows lie inside the output, inference plans
+  // have no window.
+  const auto g = model.grid(1, 6, 9);
+  auto& dp = model.decode_plan(space, 2, g, 2, true, 10);
+  auto& whole = model.decode_plan(space, 2, g, 2, true);
+  REQUIRE_FALSE(whole.window);
+  REQUIRE_THROWS_WITH(tok::set_decode_window(space, cfg, dp, 45),
+                      Catch::Contains("set_decode_window") && Catch::Contains("first = 45") &&
+                          Catch::Contains("must start in [0, 44]"));
+  REQUIRE_THROWS_WITH(tok::set_decode_window(space, cfg, whole, 0),
+                      Catch::Contains("set_decode_window") && Catch::Contains("not built as a training window"));
+  View3<double, Mem> z("z", 2, std::size_t(cfg.latent_tokens()), std::size_t(cfg.latent_channels));
+  auto y = make5<double>(2, 1, 6, 9, 2);
+  View3<double, Mem> yw("yw", 2, 9, 2);
+  REQUIRE_THROWS_WITH(tok::decode_forward(space, z, model.params(), cfg, y, dp),
+                      Catch::Contains("use decode_forward_window"));
+  REQUIRE_THROWS_WITH(tok::decode_forward_window(space, z, model.params(), cfg, yw, dp),
+                      Catch::Contains("output is (2, 9, 2)") && Catch::Contains("expects (2, 10, 2)"));
+  REQUIRE_THROWS_WITH(model.decode_plan(space, 2, g, 2, false, 10),
+                      Catch::Contains("window_pixels = 10") && Catch::Contains("training plans only"));
+}
+
 TEST_CASE("tokenizer: model files round-trip and corrupt files are refused", "[tok][io]") {
   const auto cfg = tiny_config();
   tok::Tokenizer<Exec, float> model(cfg);
@@ -280,6 +369,7 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
   o.warmup = 5;
   o.in_res = {6, 9};
   o.out_res = {6, 9, 12};
+  o.max_target_pixels = 100;  // 12 x 12 targets train on windows of 100 pixels
   o.log_every = 1000;
   o.ckpt_every = 0;
   BlobSource src;

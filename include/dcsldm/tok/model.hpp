@@ -91,10 +91,13 @@ class Tokenizer {
     return it->second.plan;
   }
   /// The decode plan of `batch` latents decoded with `levels` levels onto `g`. An inference decode whose
-  /// pixel stage would take more than decode_memory() bytes runs in tiles of pixels that fit.
-  const DecodePlan<T, M>& decode_plan(const ExecSpace& space, int batch, const PatchGrid& g, int levels,
-                                      bool train = false) {
-    const int tile = train ? 0 : decode_tile_pixels(batch);
+  /// pixel stage would take more than decode_memory() bytes runs in tiles of pixels that fit. A training plan
+  /// with 0 < window_pixels < g's pixels decodes a window of that many pixels (set_decode_window).
+  DecodePlan<T, M>& decode_plan(const ExecSpace& space, int batch, const PatchGrid& g, int levels, bool train = false,
+                                int window_pixels = 0) {
+    DCSLDM_REQUIRE(window_pixels >= 0 && (train || window_pixels == 0), "Tokenizer::decode_plan", "window_pixels = ",
+                   window_pixels, ": a window (> 0) is for training plans only");
+    const int tile = train ? (window_pixels < g.num_pixels() ? window_pixels : 0) : decode_tile_pixels(batch);
     const Key key{batch, g.t, g.h, g.w, g.gt, g.gh, g.gw, levels, train, tile};
     auto it = dec_plans_.find(key);
     if (it == dec_plans_.end() || it->second.gen != dec_scratch_.generation()) {

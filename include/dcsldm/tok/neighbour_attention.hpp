@@ -65,19 +65,28 @@ NeighbourCache<T, M> make_neighbour_cache(std::size_t batch, const PatchGrid& g,
   return make_neighbour_cache<T, M>(batch, g.num_pixels(), n, e, heads);
 }
 
-/// Allocates the backward workspace (host call): B*Npix*H + B*27*n*E elements, and in HostSpace memory also
-/// the B*P*27*n*2E partials of the host patch kernel (P = g.num_patches(): fixed by k, not by the resolution).
+/// Allocates the backward workspace (host call) for `pixels` pixels of grid g (all of them, or a window of a
+/// training decode): B*pixels*H + B*27*n*E elements, and in HostSpace memory also the B*P*27*n*2E partials of
+/// the host patch kernel (P = g.num_patches(): fixed by k, not by the resolution).
 template <class T, class M>
-NeighbourWorkspace<T, M> make_neighbour_workspace(std::size_t batch, const PatchGrid& g, int n, int e, int heads) {
+NeighbourWorkspace<T, M> make_neighbour_workspace(std::size_t batch, const PatchGrid& g, int pixels, int n, int e,
+                                                  int heads) {
   DCSLDM_REQUIRE(n >= 1 && heads >= 1 && e >= heads && e % heads == 0, "make_neighbour_workspace", "n = ", n,
                  ", E = ", e, ", heads = ", heads, ", expected n >= 1 and E a positive multiple of heads");
   const std::size_t rr = std::size_t(neighbour_offsets) * std::size_t(n);
-  NeighbourWorkspace<T, M> ws{View3<T, M>("dcsldm::neighbour_delta", batch, std::size_t(g.num_pixels()), std::size_t(heads)),
+  DCSLDM_REQUIRE(pixels >= 1 && pixels <= g.num_pixels(), "make_neighbour_workspace", "pixels = ", pixels,
+                 ", expected 1..", g.num_pixels(), " (the grid's pixels)");
+  NeighbourWorkspace<T, M> ws{View3<T, M>("dcsldm::neighbour_delta", batch, std::size_t(pixels), std::size_t(heads)),
                               View3<T, M>("dcsldm::neighbour_drel_part", batch, rr, std::size_t(e)), View4<T, M>()};
   if constexpr (std::is_same_v<M, Kokkos::HostSpace>)
     ws.kv_part = View4<T, M>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "dcsldm::neighbour_kv_part"), batch,
                              std::size_t(g.num_patches()), rr, std::size_t(2 * e));
   return ws;
+}
+/// The workspace of a backward over every pixel of grid g.
+template <class T, class M>
+NeighbourWorkspace<T, M> make_neighbour_workspace(std::size_t batch, const PatchGrid& g, int n, int e, int heads) {
+  return make_neighbour_workspace<T, M>(batch, g, g.num_pixels(), n, e, heads);
 }
 
 namespace Impl {
@@ -278,6 +287,16 @@ struct NeighbourBackwardBase {
   PatchGrid g;
   int n, heads, hd, e;
   A scale;
+  int first, npix;  // the pixels [first, first + npix) the tables cover; dy, q, lse, delta rows are local
+
+  /// The columns [xa, xb) of pixel row (t, yy) clipped from [x0, x1) to the covered range (empty: xa >= xb),
+  /// and the row's local index base (local pixel = base + x).
+  KOKKOS_INLINE_FUNCTION void clip_row(int t, int yy, int x0, int x1, int& xa, int& xb, long long& base) const {
+    const long long row = ((long long)t * g.h + yy) * g.w, f0 = first, f1 = (long long)first + npix;
+    xa = row + x0 < f0 ? int(f0 - row) : x0;
+    xb = row + x1 > f1 ? int(f1 - row) : x1;
+    base = row - f0;
+  }
 
   /// a = exp(s - lse) and dp = <dy_i, v> of pixel i against token row `row` at offset o (head h).
   KOKKOS_INLINE_FUNCTION void prob(int b, int i, int h, int o, int row, A& a, A& dp) const {
@@ -413,9 +432,12 @@ struct NeighbourBackwardPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> 
       for (int d = 0; d < hd; ++d)
         for (int k = nk; k < NK; ++k) kt[d * NK + k] = vt[d * NK + k] = A(0);
       for (int t = t0; t < t1; ++t)
-        for (int yy = y0; yy < y1; ++yy)
-          for (int x = x0; x < x1; ++x) {
-            const int i = (t * g.h + yy) * g.w + x;
+        for (int yy = y0; yy < y1; ++yy) {
+          int xa, xb;
+          long long base;
+          this->clip_row(t, yy, x0, x1, xa, xb, base);
+          for (int x = xa; x < xb; ++x) {
+            const int i = int(base + x);
             const auto* qi = &this->q(i, c0);
             const auto* dyi = &this->dy(b, i, c0);
             for (int k = 0; k < NK; ++k) s[k] = dp[k] = A(0);
@@ -470,6 +492,7 @@ struct NeighbourBackwardPatches : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> 
               }
             }
           }
+        }
       for (int kk = 0; kk < nk; ++kk) {
         T* dst = &part(b, p, slot[kk], 0);
         for (int d = 0; d < hd; ++d) {
@@ -564,9 +587,12 @@ struct NeighbourDkv : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
         if (st < 0 || st >= gr.gt || sy < 0 || sy >= gr.gh || sx < 0 || sx >= gr.gw) continue;
         const int t1 = this->ts(st + 1), y1 = this->ys(sy + 1), x1 = this->xs(sx + 1);
         for (int t = this->ts(st); t < t1; ++t)
-          for (int yy = this->ys(sy); yy < y1; ++yy)
-            for (int x = this->xs(sx); x < x1; ++x) {
-              const int i = (t * gr.h + yy) * gr.w + x;
+          for (int yy = this->ys(sy); yy < y1; ++yy) {
+            int xa, xb;
+            long long base;
+            this->clip_row(t, yy, this->xs(sx), x1, xa, xb, base);
+            for (int x = xa; x < xb; ++x) {
+              const int i = int(base + x);
               A a, dp;
               this->prob(b, i, h, o, row, a, dp);
               const A ds = a * (dp - A(this->delta(b, i, h)));
@@ -577,6 +603,7 @@ struct NeighbourDkv : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
                 dk[c] += ds * A(qi[c]);
               }
             }
+          }
       }
       for (int c = 0; c < cw; ++c) {
         dkv(b, row, h * hdim + d0 + c) = value_t<DKVV>(this->scale * dk[c]);
@@ -616,9 +643,12 @@ struct NeighbourDrelPartial : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
       if (pt0 < pt1 && py0 < py1 && px0 < px1) {
         const int t1 = this->ts(pt1), y1 = this->ys(py1), x1 = this->xs(px1);
         for (int t = this->ts(pt0); t < t1; ++t)
-          for (int yy = this->ys(py0); yy < y1; ++yy)
-            for (int x = this->xs(px0); x < x1; ++x) {
-              const int i = (t * gr.h + yy) * gr.w + x;
+          for (int yy = this->ys(py0); yy < y1; ++yy) {
+            int xa, xb;
+            long long base;
+            this->clip_row(t, yy, this->xs(px0), x1, xa, xb, base);
+            for (int x = xa; x < xb; ++x) {
+              const int i = int(base + x);
               const int row = (this->pixel_patch(i) + shift) * nq + j;
               A a, dp;
               this->prob(b, i, h, o, row, a, dp);
@@ -626,6 +656,7 @@ struct NeighbourDrelPartial : NeighbourBackwardBase<DYV, QV, KVV, RV, T, M> {
               const auto* qi = &this->q(i, h * hdim + d0);
               for (int c = 0; c < cw; ++c) acc[c] += ds * A(qi[c]);
             }
+          }
       }
       for (int c = 0; c < cw; ++c) drel_part(b, orow, h * hdim + d0 + c) = T(this->scale * acc[c]);
     }
@@ -706,15 +737,15 @@ void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV&
 
 /// Neighbourhood attention backward. dy (B, Npix, E); q, kv, rel, tab, n, heads, cache as given to /
 /// filled by forward. drel (27n, E) accumulates (+=, summed over b in order); dq (Npix, E) written (=,
-/// summed over b in order); dkv (B, P*n, 2E) written (=). ws from make_neighbour_workspace (overwritten).
+/// summed over b in order); dkv (B, P*n, 2E) written (=). ws from make_neighbour_workspace for tab.pixels()
+/// pixels (overwritten). The tables may cover a window of the grid (select_pixel_tile): the gradients are then
+/// those of the covered pixels' outputs only (what a loss on a random window of a large target needs).
 template <class ExecSpace, class DYV, class QV, class KVV, class RV, class DRV, class T, class M, class DQV, class DKVV>
 void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const QV& q, const KVV& kv, const RV& rel,
                                   const DRV& drel, const PatchTables<M>& tab, int n, int heads,
                                   const NeighbourCache<T, M>& cache, const NeighbourWorkspace<T, M>& ws, const DQV& dq,
                                   const DKVV& dkv) {
   const char* op = "neighbour_attention_backward";
-  DCSLDM_REQUIRE(tab.covers_grid(), op, "the tables cover pixels [", tab.first_pixel, ", ",
-                 tab.first_pixel + tab.pixels(), ") of ", tab.grid.num_pixels(), ": the backward runs on whole grids");
   Impl::check_neighbour_common(op, q, kv, rel, tab, n, heads, cache);
   static_assert(DYV::rank == 3 && DRV::rank == 2 && DQV::rank == 2 && DKVV::rank == 3,
                 "neighbour_attention_backward: dy (B, Npix, E), drel (27n, E), dq (Npix, E), dkv (B, P*n, 2E)");
@@ -736,7 +767,7 @@ void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const Q
   using Base = Impl::NeighbourBackwardBase<DYV, QV, KVV, RV, T, M>;
   const Base base{dy,          q,           kv,          rel,      cache.lse, ws.delta, tab.pixel_patch,
                   tab.t_start, tab.y_start, tab.x_start, tab.grid, n,         heads,    hd,
-                  e,           A(1) / math::sqrt(A(hd))};
+                  e,           A(1) / math::sqrt(A(hd)),    tab.first_pixel,      npix};
   if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
     using Patches = Impl::NeighbourBackwardPatches<DYV, QV, KVV, RV, DQV, T, M>;
     const int np = tab.grid.num_patches();

@@ -85,12 +85,14 @@ struct EncodePlan {
 template <class T, class M>
 struct DecodePlan {
   int batch = 0, levels = 0, Nm = 0, P = 0, Pn = 0, S = 0, npix = 0;
-  int tile = 0;  // pixels per depatchifier pass: npix, or fewer for a tiled (inference) decode
+  int tile = 0;  // pixels per depatchifier pass: npix, or fewer (a tiled inference decode; a training window)
   bool train = false;
+  bool window = false;    // training on a window of `tile` pixels of the output (set_decode_window)
   PatchGrid grid;
-  PatchTables<M> tab;     // every pixel, or (tiled) room for one tile's patch indices
-  View2<T, M> ff, ffpos;  // owned (untiled ff: every pixel's features; tiled: scratch of one tile)
-  View2<T, M> coords;     // tiled only: one tile's pixel coordinates (scratch)
+  PatchTables<M> tab;     // every pixel, or (tiled, window) room for one tile's patch indices
+  PatchTables<M> wtab;    // window only: the tables of the current window
+  View2<T, M> ff, ffpos;  // owned (untiled ff: every pixel's features; tiled, window: scratch of one tile)
+  View2<T, M> coords;     // tiled, window only: one tile's pixel coordinates (scratch)
   nn::AttentionMask<M> mask;
   NeighbourCache<T, M> nb;
   NeighbourWorkspace<T, M> nb_ws;
@@ -224,9 +226,11 @@ void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const T
 /// The depatchifier over the pixels `tab` covers (all, or one tile): per pixel a query MLP of its features
 /// ff (rows as tab), neighbourhood attention to the decoder's patch tokens (p.kv), modulation, residual and
 /// the head, written to y (B, npix, C) at the tab's pixels. Buffers are the plan's, viewed at tab's rows.
+/// With `compact`, y holds just the tab's pixels of each sample, (B, tab.pixels(), C) (a training window).
 template <class ExecSpace, class T, class M>
 void depatchify(const ExecSpace& space, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
-                const DecodePlan<T, M>& p, const PatchTables<M>& tab, const View2<T, M>& ff, T* y) {
+                const DecodePlan<T, M>& p, const PatchTables<M>& tab, const View2<T, M>& ff, T* y,
+                bool compact = false) {
   const std::size_t B = std::size_t(p.batch), n = std::size_t(tab.pixels()), E = std::size_t(c.pixel_width);
   const std::size_t Hh = std::size_t(c.head_hidden), C = std::size_t(c.channels);
   auto rows = [](const View2<T, M>& v, std::size_t r) { return View2<T, M>(v.data(), r, v.extent(1)); };
@@ -240,7 +244,7 @@ void depatchify(const ExecSpace& space, const TokenizerParams<T, M>& w, const To
   nn::linear_forward(space, ff, w.dec_mod, smod);
   modulate_rows(space, o, smod, as3(r, B));
   add_table_rows(space, as3(r, B), 0, int(n), qpix, 1, int(n));
-  if (n == std::size_t(p.npix)) {  // the whole grid: one head pass over every (b, pixel) row
+  if (compact || n == std::size_t(p.npix)) {  // the whole grid or a window: one head pass over every (b, pixel) row
     nn::gelu_mlp_forward(space, r, w.head, nn::GeluKind::Tanh, View2<T, M>(y, B * n, C), head);
     return;
   }
@@ -286,9 +290,25 @@ inline std::size_t decode_bytes_per_pixel(const TokenizerConfig& c, int batch, s
   return (shared + std::size_t(batch) * per_b) * scalar_bytes;
 }
 
+/// Moves a training window plan to the output pixels [first, first + plan.tile) (row-major (t, y, x)): the
+/// window's patch indices, coordinates and features (kernels on `space`, no allocation).
+template <class ExecSpace, class T, class M>
+void set_decode_window(const ExecSpace& space, const TokenizerConfig& c, DecodePlan<T, M>& p, int first) {
+  const char* op = "set_decode_window";
+  DCSLDM_REQUIRE(p.window, op, "the plan was not built as a training window (train, max_tile_pixels below the ",
+                 p.npix, " output pixels)");
+  DCSLDM_REQUIRE(first >= 0 && first <= p.npix - p.tile, op, "first = ", first, ": the window of ", p.tile,
+                 " pixels must start in [0, ", p.npix - p.tile, "]");
+  p.wtab = select_pixel_tile(space, p.tab, first, p.tile);
+  pixel_coords(space, p.wtab, p.coords);
+  nn::fourier_features_forward(space, p.coords, c.freqs, p.ff);
+}
+
 /// Builds a decode plan for batch B, output grid g and m levels. With max_tile_pixels > 0 and more output
-/// pixels than that (inference only), the depatchifier runs in tiles of max_tile_pixels pixels and its
-/// memory is bounded by the tile, not by the output size.
+/// pixels than that, an inference plan runs the depatchifier in tiles of max_tile_pixels pixels (memory bounded
+/// by the tile, not by the output size), and a training plan decodes a window of max_tile_pixels consecutive
+/// pixels (set_decode_window; decode_forward_window / decode_backward): a loss on a random window of a large
+/// target costs what a loss on a small target does.
 template <class ExecSpace, class T, class M>
 DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig& c, const TokenizerParams<T, M>& w,
                                   int batch, const PatchGrid& g, int levels, bool train, Scratch<T, M>& scratch,
@@ -307,14 +327,17 @@ DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig&
   p.Pn = p.P * c.queries;
   p.S = p.Nm + p.Pn;
   p.npix = g.num_pixels();
-  const bool tiled = !train && max_tile_pixels > 0 && p.npix > max_tile_pixels;
-  p.tile = tiled ? max_tile_pixels : p.npix;
-  p.tab = tiled ? make_tile_tables<M>(g, p.tile) : make_patch_tables<M>(g);
-  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, tiled);
+  const bool part = max_tile_pixels > 0 && p.npix > max_tile_pixels;  // tiles (inference) or a window (training)
+  p.window = train && part;
+  p.tile = part ? max_tile_pixels : p.npix;
+  p.tab = part ? make_tile_tables<M>(g, p.tile) : make_patch_tables<M>(g);
+  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, part);
   p.mask = nn::make_full_mask<M>();
   p.nb = make_neighbour_cache<T, M>(std::size_t(batch), p.tile, c.queries, c.pixel_width, c.pixel_heads);
-  if (train) p.nb_ws = make_neighbour_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
+  if (train)
+    p.nb_ws = make_neighbour_workspace<T, M>(std::size_t(batch), g, p.tile, c.queries, c.pixel_width, c.pixel_heads);
   scratch.carve_plan([&] { Impl::carve_decode(scratch, p, c, w); });
+  if (p.window) set_decode_window(space, c, p, 0);
   return p;
 }
 
@@ -402,23 +425,13 @@ void encode_backward(const ExecSpace& space, const DZV& dz, const XV& x, const T
   gemm(space, Op::T, Op::N, 1, p.dh, x2, 1, g.pix_x);
 }
 
-/// Decode forward: the first plan.levels levels of z (B, N, c) -> y (B, T, H, W, C) on plan.grid (=).
-/// With noise_std > 0 (training), z + noise_std * N(0, 1) (Philox stream (seed, noise_stream)) is decoded.
-template <class ExecSpace, class ZV, class T, class M, class YV>
-void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
-                    const YV& y, const DecodePlan<T, M>& p, double noise_std = 0, std::uint64_t noise_seed = 0,
-                    std::uint64_t noise_stream = 0) {
-  const char* op = "tok::decode_forward";
-  const PatchGrid& g = p.grid;
-  DCSLDM_REQUIRE(z.extent(0) == std::size_t(p.batch) && z.extent(1) == std::size_t(c.latent_tokens()) &&
-                     z.extent(2) == std::size_t(c.latent_channels),
-                 op, "latent is (", z.extent(0), ", ", z.extent(1), ", ", z.extent(2), "), expected (", p.batch, ", ",
-                 c.latent_tokens(), ", ", c.latent_channels, ")");
-  DCSLDM_REQUIRE(y.extent(0) == std::size_t(p.batch) && y.extent(1) == std::size_t(g.t) &&
-                     y.extent(2) == std::size_t(g.h) && y.extent(3) == std::size_t(g.w) &&
-                     y.extent(4) == std::size_t(c.channels),
-                 op, "output is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), ", ", y.extent(3), ", ",
-                 y.extent(4), "), the plan expects (", p.batch, ", ", g.t, ", ", g.h, ", ", g.w, ", ", c.channels, ")");
+namespace Impl {
+
+/// Everything of a decode before the depatchifier: latent rows (+ noise) -> decoder blocks -> the output patch
+/// tokens' keys | values (p.kv).
+template <class ExecSpace, class ZV, class T, class M>
+void decode_tokens(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
+                   const DecodePlan<T, M>& p, double noise_std, std::uint64_t noise_seed, std::uint64_t noise_stream) {
   const std::size_t B = std::size_t(p.batch);
   const View3<T, M> z3(const_cast<T*>(z.data()), B, z.extent(1), z.extent(2));
   copy_row_block(space, z3, 0, p.zin, 0, p.Nm);
@@ -441,7 +454,30 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
                                   p.blocks[i], p.tws);
   nn::layer_norm_forward(space, Impl::rows2(p.xl), w.dec_ln, Impl::rows2(p.hl), p.lnf);
   copy_row_block(space, p.hl, p.Nm, p.qtok, 0, p.Pn);
-  nn::linear_forward(space, Impl::rows2(p.qtok), w.dec_kv, p.kv);
+  nn::linear_forward(space, rows2(p.qtok), w.dec_kv, p.kv);
+}
+
+}  // namespace Impl
+
+/// Decode forward: the first plan.levels levels of z (B, N, c) -> y (B, T, H, W, C) on plan.grid (=).
+/// With noise_std > 0 (training), z + noise_std * N(0, 1) (Philox stream (seed, noise_stream)) is decoded.
+template <class ExecSpace, class ZV, class T, class M, class YV>
+void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
+                    const YV& y, const DecodePlan<T, M>& p, double noise_std = 0, std::uint64_t noise_seed = 0,
+                    std::uint64_t noise_stream = 0) {
+  const char* op = "tok::decode_forward";
+  const PatchGrid& g = p.grid;
+  DCSLDM_REQUIRE(z.extent(0) == std::size_t(p.batch) && z.extent(1) == std::size_t(c.latent_tokens()) &&
+                     z.extent(2) == std::size_t(c.latent_channels),
+                 op, "latent is (", z.extent(0), ", ", z.extent(1), ", ", z.extent(2), "), expected (", p.batch, ", ",
+                 c.latent_tokens(), ", ", c.latent_channels, ")");
+  DCSLDM_REQUIRE(y.extent(0) == std::size_t(p.batch) && y.extent(1) == std::size_t(g.t) &&
+                     y.extent(2) == std::size_t(g.h) && y.extent(3) == std::size_t(g.w) &&
+                     y.extent(4) == std::size_t(c.channels),
+                 op, "output is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), ", ", y.extent(3), ", ",
+                 y.extent(4), "), the plan expects (", p.batch, ", ", g.t, ", ", g.h, ", ", g.w, ", ", c.channels, ")");
+  DCSLDM_REQUIRE(!p.window, op, "the plan decodes a training window: use decode_forward_window");
+  Impl::decode_tokens(space, z, w, c, p, noise_std, noise_seed, noise_stream);
   // Depatchifier: one query per output pixel, over the whole grid or tile by tile.
   if (p.tile == p.npix) {
     Impl::depatchify(space, w, c, p, p.tab, p.ff, y.data());
@@ -458,22 +494,50 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
   }
 }
 
-/// Decode backward from dy (B, T, H, W, C): parameter gradients accumulate into g; dz (B, N, c) is written
-/// (=; rows of levels > m get 0). noise is not differentiated (straight-through: d(z + noise) = dz).
+/// Decode forward of a training window plan: the first plan.levels levels of z (B, N, c) -> the window's pixels
+/// y (B, plan.tile, C) (=), i.e. rows [first, first + tile) of each sample's output (set_decode_window).
+/// Noise as in decode_forward.
+template <class ExecSpace, class ZV, class T, class M, class YV>
+void decode_forward_window(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w,
+                           const TokenizerConfig& c, const YV& y, const DecodePlan<T, M>& p, double noise_std = 0,
+                           std::uint64_t noise_seed = 0, std::uint64_t noise_stream = 0) {
+  const char* op = "tok::decode_forward_window";
+  DCSLDM_REQUIRE(p.window, op, "the plan does not decode a training window");
+  DCSLDM_REQUIRE(z.extent(0) == std::size_t(p.batch) && z.extent(1) == std::size_t(c.latent_tokens()) &&
+                     z.extent(2) == std::size_t(c.latent_channels),
+                 op, "latent is (", z.extent(0), ", ", z.extent(1), ", ", z.extent(2), "), expected (", p.batch, ", ",
+                 c.latent_tokens(), ", ", c.latent_channels, ")");
+  static_assert(YV::rank == 3, "decode_forward_window: y is (B, window pixels, C)");
+  DCSLDM_REQUIRE(y.extent(0) == std::size_t(p.batch) && y.extent(1) == std::size_t(p.tile) &&
+                     y.extent(2) == std::size_t(c.channels),
+                 op, "output is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), "), the plan expects (",
+                 p.batch, ", ", p.tile, ", ", c.channels, ")");
+  Impl::decode_tokens(space, z, w, c, p, noise_std, noise_seed, noise_stream);
+  Impl::depatchify(space, w, c, p, p.wtab, p.ff, y.data(), true);
+}
+
+
+/// Decode backward from dy (B, T, H, W, C), or for a training window plan dy (B, plan.tile, C) of the window's
+/// pixels: parameter gradients accumulate into g; dz (B, N, c) is written (=; rows of levels > m get 0). noise
+/// is not differentiated (straight-through: d(z + noise) = dz).
 template <class ExecSpace, class DYV, class T, class M, class DZV>
 void decode_backward(const ExecSpace& space, const DYV& dy, const TokenizerParams<T, M>& w,
                      const TokenizerParams<T, M>& g, const TokenizerConfig& c, const DecodePlan<T, M>& p,
                      const DZV& dz) {
-  DCSLDM_REQUIRE(p.train, "tok::decode_backward", "the plan was built without train = true");
-  const std::size_t B = std::size_t(p.batch);
-  const View2<T, M> dy2(const_cast<T*>(dy.data()), B * std::size_t(p.npix), std::size_t(c.channels));
+  const char* op = "tok::decode_backward";
+  DCSLDM_REQUIRE(p.train, op, "the plan was built without train = true");
+  const std::size_t B = std::size_t(p.batch), n = std::size_t(p.tile);  // tile = npix unless a window
+  DCSLDM_REQUIRE(dy.size() == B * n * std::size_t(c.channels), op, "dy has ", dy.size(), " elements, expected ", B,
+                 " x ", n, " pixels x ", c.channels, " channels");
+  const PatchTables<M>& tab = p.window ? p.wtab : p.tab;
+  const View2<T, M> dy2(const_cast<T*>(dy.data()), B * n, std::size_t(c.channels));
   nn::gelu_mlp_backward(space, dy2, p.r, w.head, g.head, nn::GeluKind::Tanh, p.head, p.head_ws, p.dr);
   Kokkos::deep_copy(space, p.dsmod, T(0));
   modulate_rows_backward(space, Impl::as3(p.dr, B), p.o, p.smod, Impl::as3(p.do_, B), p.dsmod);
   nn::linear_backward(space, p.dsmod, p.ff, w.dec_mod, g.dec_mod, View2<T, M>());
-  neighbour_attention_backward(space, Impl::as3(p.do_, B), p.qpix, Impl::as3(p.kv, B), w.rel, g.rel, p.tab, c.queries,
+  neighbour_attention_backward(space, Impl::as3(p.do_, B), p.qpix, Impl::as3(p.kv, B), w.rel, g.rel, tab, c.queries,
                                c.pixel_heads, p.nb, p.nb_ws, p.dqpix, Impl::as3(p.dkv, B));
-  sum_table_rows(space, Impl::as3(p.dr, B), 0, p.npix, 1, p.npix, p.dqpix);
+  sum_table_rows(space, Impl::as3(p.dr, B), 0, int(n), 1, int(n), p.dqpix);
   nn::gelu_mlp_backward(space, p.dqpix, p.ff, w.dec_q, g.dec_q, nn::GeluKind::Tanh, p.qmlp, p.q_ws, View2<T, M>());
   nn::linear_backward(space, p.dkv, Impl::rows2(p.qtok), w.dec_kv, g.dec_kv, Impl::rows2(p.dqtok));
   Kokkos::deep_copy(space, p.da, T(0));

@@ -22,6 +22,7 @@
 #include <dcsldm/optim/lr_schedule.hpp>
 #include <dcsldm/tok/model.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -60,6 +61,10 @@ struct TrainOptions {
   double l1_weight = 1.0;         ///< weight of the L1 term (sparse data such as glyphs: small, see docs)
   double mse_weight = 1.0;        ///< weight of the MSE term
   std::vector<int> in_res{28}, out_res{28};
+  /// > 0: a target of more pixels is decoded and trained on a window of this many consecutive pixels (row-major),
+  /// one of the target's windows drawn per step (each pixel is an independent query of the depatchifier, so a
+  /// 128 x 128 target costs what a 64 x 64 one does); 0: whole targets.
+  int max_target_pixels = 0;
   std::uint64_t seed = 1;
   InitScheme init = InitScheme::Unit;  ///< initialisation of a fresh start (tokenizer_params.hpp)
   std::int64_t log_every = 50;
@@ -88,6 +93,8 @@ class TokenizerTrainer {
     DCSLDM_REQUIRE(!opt.in_res.empty() && !opt.out_res.empty(), op, "in_res and out_res must not be empty");
     DCSLDM_REQUIRE(opt.full_levels_prob >= 0 && opt.full_levels_prob <= 1, op, "full_levels_prob = ",
                    opt.full_levels_prob, " is not in [0, 1]");
+    DCSLDM_REQUIRE(opt.max_target_pixels >= 0, op, "max_target_pixels = ", opt.max_target_pixels,
+                   " must be >= 0 (0: whole targets)");
     adam_.weight_decay = opt.weight_decay;
     sched_ = {opt.lr, opt.min_lr, opt.warmup, opt.steps};
     const std::size_t B = std::size_t(opt.batch), N = std::size_t(cfg.latent_tokens()),
@@ -157,6 +164,16 @@ class TokenizerTrainer {
     return {ri, ro, m};
   }
 
+  /// The first pixel of step s's target window: one of the ceil(npix / window) windows that tile the target
+  /// (the last one ends at the last pixel), uniformly (its own random stream: the other choices of a step do
+  /// not depend on whether windows are used).
+  std::int64_t window_start(std::int64_t s, int npix, int window) const {
+    std::mt19937_64 g(rng::stream_of("tok_window") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
+    const int count = (npix + window - 1) / window;
+    std::uniform_int_distribution<int> d(0, count - 1);
+    return std::min<std::int64_t>(std::int64_t(d(g)) * window, npix - window);
+  }
+
   /// One training step on `src`. Returns the step's statistics (reads the losses back: fences).
   StepStats step(const ExecSpace& space, TrainSource& src) {
     const TokenizerConfig& cfg = model_.config();
@@ -164,14 +181,31 @@ class TokenizerTrainer {
     Batch& b = batch_for(ri, ro);
     src.sample(step_, opt_.batch, ri, ro, b.h_in.data(), b.h_out.data());
     Kokkos::deep_copy(space, b.x, b.h_in);
-    Kokkos::deep_copy(space, b.target, b.h_out);
+    const int npix_out = ro * ro;
+    int first = 0;
+    if (b.window > 0) {  // the window's target pixels of every sample, packed
+      first = int(window_start(step_, npix_out, b.window));
+      const std::size_t C = std::size_t(cfg.channels), wn = std::size_t(b.window) * C;
+      for (std::size_t i = 0; i < std::size_t(opt_.batch); ++i)
+        std::copy_n(b.h_out.data() + (i * std::size_t(npix_out) + std::size_t(first)) * C, wn, b.h_win.data() + i * wn);
+      Kokkos::deep_copy(space, b.target, b.h_win);
+    } else {
+      Kokkos::deep_copy(space, b.target, b.h_out);
+    }
     optim::zero_grad(space, model_.arena());
     const auto& P = model_.params();
     const auto& G = model_.grads();
     const auto& ep = model_.encode_plan(space, opt_.batch, model_.grid(1, ri, ri), true);
-    const auto& dp = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), m, true);
+    auto& dp = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), m, true, b.window);
     encode_forward(space, b.x, P, cfg, z_, ep);
-    decode_forward(space, z_, P, cfg, b.y, dp, opt_.latent_noise, opt_.seed, rng::stream_of("tok_noise") + std::uint64_t(step_));
+    const std::uint64_t noise_stream = rng::stream_of("tok_noise") + std::uint64_t(step_);
+    if (b.window > 0) {
+      set_decode_window(space, cfg, dp, first);
+      const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
+      decode_forward_window(space, z_, P, cfg, yw, dp, opt_.latent_noise, opt_.seed, noise_stream);
+    } else {
+      decode_forward(space, z_, P, cfg, b.y, dp, opt_.latent_noise, opt_.seed, noise_stream);
+    }
     auto l1v = Kokkos::subview(loss_, std::make_pair(0, 1));
     auto msev = Kokkos::subview(loss_, std::make_pair(1, 2));
     auto regv = Kokkos::subview(loss_, std::make_pair(2, 3));
@@ -241,8 +275,9 @@ class TokenizerTrainer {
 
  private:
   struct Batch {
-    View5<T, M> x, target, y, dy, dy2;
-    typename View5<T, M>::HostMirror h_in, h_out;
+    View5<T, M> x, target, y, dy, dy2;  // target .. dy2: (B, 1, ro, ro, C), or (B, 1, 1, window, C) for a window
+    typename View5<T, M>::HostMirror h_in, h_out, h_win;  // h_out: the whole target; h_win: its window (packed)
+    int window = 0;                                       // > 0: the target is trained on windows of this many pixels
   };
   Batch& batch_for(int ri, int ro) {
     const auto key = std::make_pair(ri, ro);
@@ -250,13 +285,20 @@ class TokenizerTrainer {
     if (it != batches_.end()) return it->second;
     const std::size_t B = std::size_t(opt_.batch), C = std::size_t(model_.config().channels);
     Batch b;
+    b.window = opt_.max_target_pixels > 0 && ro * ro > opt_.max_target_pixels ? opt_.max_target_pixels : 0;
+    const std::size_t th = b.window > 0 ? 1 : std::size_t(ro), tw = b.window > 0 ? std::size_t(b.window) : std::size_t(ro);
     b.x = View5<T, M>("dcsldm::tok_x", B, 1, std::size_t(ri), std::size_t(ri), C);
-    b.target = View5<T, M>("dcsldm::tok_target", B, 1, std::size_t(ro), std::size_t(ro), C);
-    b.y = View5<T, M>("dcsldm::tok_y", B, 1, std::size_t(ro), std::size_t(ro), C);
-    b.dy = View5<T, M>("dcsldm::tok_dy", B, 1, std::size_t(ro), std::size_t(ro), C);
-    b.dy2 = View5<T, M>("dcsldm::tok_dy2", B, 1, std::size_t(ro), std::size_t(ro), C);
+    b.target = View5<T, M>("dcsldm::tok_target", B, 1, th, tw, C);
+    b.y = View5<T, M>("dcsldm::tok_y", B, 1, th, tw, C);
+    b.dy = View5<T, M>("dcsldm::tok_dy", B, 1, th, tw, C);
+    b.dy2 = View5<T, M>("dcsldm::tok_dy2", B, 1, th, tw, C);
     b.h_in = Kokkos::create_mirror_view(b.x);
-    b.h_out = Kokkos::create_mirror_view(b.target);
+    if (b.window > 0) {
+      b.h_out = typename View5<T, M>::HostMirror("dcsldm::tok_target_host", B, 1, std::size_t(ro), std::size_t(ro), C);
+      b.h_win = Kokkos::create_mirror_view(b.target);
+    } else {
+      b.h_out = Kokkos::create_mirror_view(b.target);
+    }
     return batches_.emplace(key, std::move(b)).first->second;
   }
 
