@@ -213,6 +213,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"pixel-width", "E", "width of the pixel tokens and pixel attentions", "64"},
                {"head-hidden", "H", "hidden width of the per-pixel output MLP", "64"},
                {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05 (glyphs preset: 0.02)"},
+               {"relative-noise", "", "--latent-noise is a fraction of each level's RMS (the same SNR for every level)", ""},
                {"latent-l2", "X", "weight of mean(z^2)", "1e-3 (glyphs preset: 0)"},
                {"full-levels", "P", "probability of decoding all levels (else m ~ U{1..L})", "0.5"},
                {"l1-weight", "X", "weight of the L1 loss term", "the preset's"},
@@ -243,6 +244,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.ckpt_every = a.integer("ckpt-every", 500, 0, 100000000);
   p.opt.ckpt_path = out + ".ckpt";
   p.opt.latent_noise = a.real("latent-noise", p.opt.latent_noise, 0, 10);
+  p.opt.latent_noise_relative = a.has("relative-noise");
   p.opt.latent_l2 = a.real("latent-l2", p.opt.latent_l2, 0, 10);
   p.opt.full_levels_prob = a.real("full-levels", p.opt.full_levels_prob, 0, 1);
   p.opt.l1_weight = a.real("l1-weight", p.opt.l1_weight, 0, 100);

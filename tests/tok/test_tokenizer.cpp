@@ -288,6 +288,62 @@ TEST_CASE("tokenizer: a training window decodes its pixels and backpropagates ex
                       Catch::Contains("window_pixels = 10") && Catch::Contains("training plans only"));
 }
 
+TEST_CASE("tokenizer: latent noise relative to each level's RMS", "[tok]") {
+  // decode(z, noise s * rms_l * eps) must equal decode(z + s * rms_l * eps) without noise, eps the same Philox
+  // normals (stream (seed, stream), scaled on the host here), rms_l over the batch's rows of level l.
+  const auto cfg = tiny_config();  // levels of 1 and 2 tokens
+  tok::Tokenizer<Exec, double> model(cfg, optim::ArenaState::ParamsAndOptimizer);
+  model.init(Exec(), 5);
+  Exec space;
+  const std::size_t B = 3, N = std::size_t(cfg.latent_tokens()), c = std::size_t(cfg.latent_channels);
+  View3<double, Mem> z("z", B, N, c), zn("zn", B, N, c), eps("eps", B, N, c);
+  fill_uniform(z, 21, -2, 2);
+  {  // level 2 ten times larger than level 1: a fixed std would drown level 1
+    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), z);
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t t = 1; t < N; ++t)
+        for (std::size_t ch = 0; ch < c; ++ch) h(b, t, ch) *= 10;
+    Kokkos::deep_copy(z, h);
+  }
+  const double s = 0.1;
+  const auto g = model.grid(1, 6, 9);
+  for (int m : {1, 2}) {
+    INFO("levels " << m);
+    // The expected noisy latent, levels 1..m (rows beyond m are not decoded).
+    const std::size_t Nm = std::size_t(cfg.tokens_upto(m));
+    View3<double, Mem> em("em", B, Nm, c);
+    rng::fill_normal(space, em, 9, 77, 0.0, 1.0);
+    auto hz = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), z);
+    auto he = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), em);
+    auto hn = Kokkos::create_mirror_view(zn);
+    Kokkos::deep_copy(hn, hz);
+    for (int l = 0; l < m; ++l) {
+      const int t0 = cfg.tokens_upto(l), t1 = cfg.tokens_upto(l + 1);
+      double ss = 0;
+      for (std::size_t b = 0; b < B; ++b)
+        for (int t = t0; t < t1; ++t)
+          for (std::size_t ch = 0; ch < c; ++ch) ss += hz(b, t, ch) * hz(b, t, ch);
+      const double rms = std::sqrt(ss / double(B * std::size_t(t1 - t0) * c));
+      for (std::size_t b = 0; b < B; ++b)
+        for (int t = t0; t < t1; ++t)
+          for (std::size_t ch = 0; ch < c; ++ch) hn(b, t, ch) += s * rms * he(b, t, ch);
+    }
+    Kokkos::deep_copy(zn, hn);
+    auto y1 = make5<double>(B, 1, 6, 9, 2), y2 = make5<double>(B, 1, 6, 9, 2);
+    const auto& dp = model.decode_plan(space, int(B), g, m, true);
+    tok::decode_forward(space, z, model.params(), cfg, y1, dp, s, 9, 77, true);
+    tok::decode_forward(space, zn, model.params(), cfg, y2, dp);
+    CHECK(test::rel_error_views(y1, y2) < 1e-12);
+    // The absolute form differs (a sanity check that the test can fail).
+    tok::decode_forward(space, z, model.params(), cfg, y1, dp, s, 9, 77, false);
+    CHECK(test::rel_error_views(y1, y2) > 1e-6);
+  }
+  const auto& inf = model.decode_plan(space, int(B), g, 2);
+  auto y = make5<double>(B, 1, 6, 9, 2);
+  REQUIRE_THROWS_WITH(tok::decode_forward(space, z, model.params(), cfg, y, inf, s, 9, 77, true),
+                      Catch::Contains("needs a training plan"));
+}
+
 TEST_CASE("tokenizer: model files round-trip and corrupt files are refused", "[tok][io]") {
   const auto cfg = tiny_config();
   tok::Tokenizer<Exec, float> model(cfg);

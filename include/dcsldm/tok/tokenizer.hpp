@@ -110,6 +110,8 @@ struct DecodePlan {
   View2<T, M> r;            // (B*npix, E)
   nn::MlpCache<T, M> head;  // B*npix rows
   // backward only
+  Kokkos::View<int*, M> level_end;  // (L) owned: first token after each level (relative latent noise)
+  View1<T, M> level_rms;            // (L) the RMS of each level's rows in the batch (relative latent noise)
   View2<T, M> dr, do_, dqpix, dsmod, dkv, dqpos;
   View3<T, M> dqtok, da, db, dlat, dzin;
   nn::MlpWorkspace<T, M> head_ws, q_ws;
@@ -207,6 +209,7 @@ void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const T
   p.r = s.take2(B * np, E);
   p.head = {s.take2(B * np, Hh), s.take2(B * np, Hh)};
   if (p.train) {
+    p.level_rms = s.take1(std::size_t(c.levels()));
     p.dr = s.take2(B * np, E);
     p.do_ = s.take2(B * np, E);
     p.dqpix = s.take2(np, E);
@@ -334,8 +337,13 @@ DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig&
   Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, part);
   p.mask = nn::make_full_mask<M>();
   p.nb = make_neighbour_cache<T, M>(std::size_t(batch), p.tile, c.queries, c.pixel_width, c.pixel_heads);
-  if (train)
+  if (train) {
     p.nb_ws = make_neighbour_workspace<T, M>(std::size_t(batch), g, p.tile, c.queries, c.pixel_width, c.pixel_heads);
+    p.level_end = Kokkos::View<int*, M>("dcsldm::tok_level_end", std::size_t(c.levels()));
+    auto h = Kokkos::create_mirror_view(p.level_end);
+    for (int l = 0; l < c.levels(); ++l) h(l) = c.tokens_upto(l + 1);
+    Kokkos::deep_copy(p.level_end, h);
+  }
   scratch.carve_plan([&] { Impl::carve_decode(scratch, p, c, w); });
   if (p.window) set_decode_window(space, c, p, 0);
   return p;
@@ -427,18 +435,64 @@ void encode_backward(const ExecSpace& space, const DZV& dz, const XV& x, const T
 
 namespace Impl {
 
+/// One thread per level l < levels: rms(l) = sqrt(mean of z^2 over the batch's rows of level l), rows [end(l-1),
+/// end(l)) of z (B, Nm, c), summed in a fixed order.
+template <class T, class M>
+struct LevelRms {
+  using A = accum_t<T>;
+  View3<T, M> z;
+  Kokkos::View<int*, M> end;
+  View1<T, M> rms;
+  KOKKOS_INLINE_FUNCTION void operator()(const int l) const {
+    const int t0 = l == 0 ? 0 : end(l - 1), t1 = end(l);
+    A s = 0;
+    for (std::size_t b = 0; b < z.extent(0); ++b)
+      for (int t = t0; t < t1; ++t)
+        for (std::size_t ch = 0; ch < z.extent(2); ++ch) s += A(z(b, t, ch)) * A(z(b, t, ch));
+    const A n = A(z.extent(0)) * A(t1 - t0) * A(z.extent(2));
+    rms(l) = T(math::sqrt(s / (n > 0 ? n : A(1))));
+  }
+};
+
+/// z(b, t, ch) += scale * rms(level of t) * noise(b, t, ch).
+template <class T, class M>
+struct AddLevelNoise {
+  View3<T, M> z, noise;
+  Kokkos::View<int*, M> end;
+  View1<T, M> rms;
+  T scale;
+  int levels;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
+    const int c = int(z.extent(2)), t = (i / c) % int(z.extent(1)), b = i / (c * int(z.extent(1))), ch = i % c;
+    int l = 0;
+    while (l + 1 < levels && t >= end(l)) ++l;
+    z(b, t, ch) += scale * rms(l) * noise(b, t, ch);
+  }
+};
+
 /// Everything of a decode before the depatchifier: latent rows (+ noise) -> decoder blocks -> the output patch
 /// tokens' keys | values (p.kv).
 template <class ExecSpace, class ZV, class T, class M>
 void decode_tokens(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
-                   const DecodePlan<T, M>& p, double noise_std, std::uint64_t noise_seed, std::uint64_t noise_stream) {
+                   const DecodePlan<T, M>& p, double noise_std, std::uint64_t noise_seed, std::uint64_t noise_stream,
+                   bool noise_per_level_rms) {
   const std::size_t B = std::size_t(p.batch);
   const View3<T, M> z3(const_cast<T*>(z.data()), B, z.extent(1), z.extent(2));
   copy_row_block(space, z3, 0, p.zin, 0, p.Nm);
   if (noise_std > 0) {  // the noise goes through p.lat's memory (written right after)
     const View3<T, M> noise(p.lat.data(), B, std::size_t(p.Nm), std::size_t(c.latent_channels));
-    rng::fill_normal(space, noise, noise_seed, noise_stream, 0.0, noise_std);
-    nn::Impl::add_into(space, p.zin, noise, p.zin);
+    if (!noise_per_level_rms) {
+      rng::fill_normal(space, noise, noise_seed, noise_stream, 0.0, noise_std);
+      nn::Impl::add_into(space, p.zin, noise, p.zin);
+    } else {
+      DCSLDM_REQUIRE(p.train, "tok::decode_forward", "noise relative to each level's RMS needs a training plan");
+      using Policy = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>;
+      rng::fill_normal(space, noise, noise_seed, noise_stream, 0.0, 1.0);
+      Kokkos::parallel_for("dcsldm::tok_level_rms", Policy(space, 0, p.levels),
+                           LevelRms<T, M>{p.zin, p.level_end, p.level_rms});
+      Kokkos::parallel_for("dcsldm::tok_level_noise", Policy(space, 0, int(p.zin.size())),
+                           AddLevelNoise<T, M>{p.zin, noise, p.level_end, p.level_rms, T(noise_std), p.levels});
+    }
   }
   nn::linear_forward(space, Impl::rows2(p.zin), w.dec_in, Impl::rows2(p.lat));
   const View3<T, M>& x0 = p.blocks[0].x;
@@ -460,11 +514,13 @@ void decode_tokens(const ExecSpace& space, const ZV& z, const TokenizerParams<T,
 }  // namespace Impl
 
 /// Decode forward: the first plan.levels levels of z (B, N, c) -> y (B, T, H, W, C) on plan.grid (=).
-/// With noise_std > 0 (training), z + noise_std * N(0, 1) (Philox stream (seed, noise_stream)) is decoded.
+/// With noise_std > 0 (training), z + noise_std * N(0, 1) (Philox stream (seed, noise_stream)) is decoded; with
+/// noise_per_level_rms (a training plan) z + noise_std * rms_l * N(0, 1), rms_l the RMS of level l's rows over
+/// the batch (not differentiated): the same signal-to-noise ratio for every level, whatever the latent's scale.
 template <class ExecSpace, class ZV, class T, class M, class YV>
 void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
                     const YV& y, const DecodePlan<T, M>& p, double noise_std = 0, std::uint64_t noise_seed = 0,
-                    std::uint64_t noise_stream = 0) {
+                    std::uint64_t noise_stream = 0, bool noise_per_level_rms = false) {
   const char* op = "tok::decode_forward";
   const PatchGrid& g = p.grid;
   DCSLDM_REQUIRE(z.extent(0) == std::size_t(p.batch) && z.extent(1) == std::size_t(c.latent_tokens()) &&
@@ -477,7 +533,7 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
                  op, "output is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), ", ", y.extent(3), ", ",
                  y.extent(4), "), the plan expects (", p.batch, ", ", g.t, ", ", g.h, ", ", g.w, ", ", c.channels, ")");
   DCSLDM_REQUIRE(!p.window, op, "the plan decodes a training window: use decode_forward_window");
-  Impl::decode_tokens(space, z, w, c, p, noise_std, noise_seed, noise_stream);
+  Impl::decode_tokens(space, z, w, c, p, noise_std, noise_seed, noise_stream, noise_per_level_rms);
   // Depatchifier: one query per output pixel, over the whole grid or tile by tile.
   if (p.tile == p.npix) {
     Impl::depatchify(space, w, c, p, p.tab, p.ff, y.data());
@@ -500,7 +556,8 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
 template <class ExecSpace, class ZV, class T, class M, class YV>
 void decode_forward_window(const ExecSpace& space, const ZV& z, const TokenizerParams<T, M>& w,
                            const TokenizerConfig& c, const YV& y, const DecodePlan<T, M>& p, double noise_std = 0,
-                           std::uint64_t noise_seed = 0, std::uint64_t noise_stream = 0) {
+                           std::uint64_t noise_seed = 0, std::uint64_t noise_stream = 0,
+                           bool noise_per_level_rms = false) {
   const char* op = "tok::decode_forward_window";
   DCSLDM_REQUIRE(p.window, op, "the plan does not decode a training window");
   DCSLDM_REQUIRE(z.extent(0) == std::size_t(p.batch) && z.extent(1) == std::size_t(c.latent_tokens()) &&
@@ -512,10 +569,9 @@ void decode_forward_window(const ExecSpace& space, const ZV& z, const TokenizerP
                      y.extent(2) == std::size_t(c.channels),
                  op, "output is (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), "), the plan expects (",
                  p.batch, ", ", p.tile, ", ", c.channels, ")");
-  Impl::decode_tokens(space, z, w, c, p, noise_std, noise_seed, noise_stream);
+  Impl::decode_tokens(space, z, w, c, p, noise_std, noise_seed, noise_stream, noise_per_level_rms);
   Impl::depatchify(space, w, c, p, p.wtab, p.ff, y.data(), true);
 }
-
 
 /// Decode backward from dy (B, T, H, W, C), or for a training window plan dy (B, plan.tile, C) of the window's
 /// pixels: parameter gradients accumulate into g; dz (B, N, c) is written (=; rows of levels > m get 0). noise

@@ -56,6 +56,7 @@ struct TrainOptions {
   double clip = 1.0;
   double ema = 0.999;
   double latent_noise = 0.05;   ///< std of the Gaussian noise added to the latent before decoding
+  bool latent_noise_relative = false;  ///< latent_noise is a fraction of each level's RMS (batch), not absolute
   double latent_l2 = 1e-3;      ///< weight of mean(z^2)
   double full_levels_prob = 0.5;  ///< probability of decoding all L levels; otherwise m ~ U{1..L}
   double l1_weight = 1.0;         ///< weight of the L1 term (sparse data such as glyphs: small, see docs)
@@ -202,9 +203,10 @@ class TokenizerTrainer {
     if (b.window > 0) {
       set_decode_window(space, cfg, dp, first);
       const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
-      decode_forward_window(space, z_, P, cfg, yw, dp, opt_.latent_noise, opt_.seed, noise_stream);
+      decode_forward_window(space, z_, P, cfg, yw, dp, opt_.latent_noise, opt_.seed, noise_stream,
+                            opt_.latent_noise_relative);
     } else {
-      decode_forward(space, z_, P, cfg, b.y, dp, opt_.latent_noise, opt_.seed, noise_stream);
+      decode_forward(space, z_, P, cfg, b.y, dp, opt_.latent_noise, opt_.seed, noise_stream, opt_.latent_noise_relative);
     }
     auto l1v = Kokkos::subview(loss_, std::make_pair(0, 1));
     auto msev = Kokkos::subview(loss_, std::make_pair(1, 2));
