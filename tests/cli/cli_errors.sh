@@ -38,6 +38,8 @@ check 2 "out of range" eval-tokenizer --model x --data fmnist:test --in-res 0
 check 2 "out of range" eval-tokenizer --model x --data fmnist:test --in-res 28 --out-res 28,100000
 check 2 "is not an integer" eval-tokenizer --model x --data fmnist:test --in-res 2x8
 check 2 "unknown preset 'cats'" train-tokenizer --preset cats --out "$TMP/m.safetensors"
+check 0 "--relative-noise" train-tokenizer --help
+check 0 "--max-target-pixels" train-tokenizer --help
 check 2 "missing required option '--out'" train-tokenizer --preset fmnist
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --steps 0
 check 2 "expected fmnist, glyphs or images" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --data mnist
