@@ -465,5 +465,9 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
   std::filesystem::copy_file(ck + ".bak", ck, std::filesystem::copy_options::overwrite_existing);  // main at 6
   tok::TokenizerTrainer<Exec, float> d(cfg, o);
   REQUIRE_THROWS_WITH(d.resume(space), Catch::Contains("step"));
+  tok::TrainOptions bad = o;
+  bad.max_target_pixels = -1;
+  REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)),
+                      Catch::Contains("TokenizerTrainer") && Catch::Contains("max_target_pixels = -1"));
   for (const auto& f : {ck, ck + ".ema", ck + ".bak"}) std::filesystem::remove(f);
 }
