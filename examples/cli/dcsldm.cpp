@@ -216,6 +216,10 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"relative-noise", "", "--latent-noise is a fraction of each level's RMS (the same SNR for every level)", ""},
                {"latent-l2", "X", "weight of mean(z^2)", "1e-3 (glyphs preset: 0)"},
                {"full-levels", "P", "probability of decoding all levels (else m ~ U{1..L})", "0.5"},
+               {"final-phase", "F", "last fraction F of the steps moves linearly to the --final-* choices", "0 (none)"},
+               {"final-full-levels", "P", "--full-levels at the end of the final phase", "--full-levels"},
+               {"final-in-res", "R1,R2", "input scales at the end of the final phase", "--in-res"},
+               {"final-out-res", "R1,R2", "target scales at the end of the final phase", "--out-res"},
                {"l1-weight", "X", "weight of the L1 loss term", "the preset's"},
                {"seed", "S", "random seed", "1"},
                {"init", "NAME", "initialisation of a fresh start: unit or small (tokenizer_params.hpp)", "unit"},
@@ -247,6 +251,10 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.latent_noise_relative = a.has("relative-noise");
   p.opt.latent_l2 = a.real("latent-l2", p.opt.latent_l2, 0, 10);
   p.opt.full_levels_prob = a.real("full-levels", p.opt.full_levels_prob, 0, 1);
+  p.opt.final_fraction = a.real("final-phase", 0, 0, 1);
+  p.opt.final_full_levels_prob = a.real("final-full-levels", p.opt.full_levels_prob, 0, 1);
+  p.opt.final_in_res = a.int_list("final-in-res", {}, 1, 4096);
+  p.opt.final_out_res = a.int_list("final-out-res", {}, 1, 4096);
   p.opt.l1_weight = a.real("l1-weight", p.opt.l1_weight, 0, 100);
   p.cfg.width = int(a.integer("width", p.cfg.width, 8, 4096));
   p.cfg.enc_layers = p.cfg.dec_layers = int(a.integer("layers", p.cfg.enc_layers, 1, 64));
@@ -264,16 +272,20 @@ int cmd_train_tokenizer(int argc, char** argv) {
     src = tok::GlyphSource::debian_train(p.opt.seed);
   } else if (data.rfind("images:", 0) == 0) {
     const int C = int(a.integer("channels", 1, 1, 4));
-    src = tok::png_folder_source(data.substr(7), C, *std::max_element(p.opt.out_res.begin(), p.opt.out_res.end()),
-                                 p.opt.seed);
+    int largest = *std::max_element(p.opt.out_res.begin(), p.opt.out_res.end());
+    for (int r : p.opt.final_out_res) largest = std::max(largest, r);
+    src = tok::png_folder_source(data.substr(7), C, largest, p.opt.seed);
   } else {
     throw cli::UsageError("--data '" + data + "': expected fmnist, glyphs or images:<folder>");
   }
   p.cfg.channels = src->channels();
-  for (int r : p.opt.in_res)
-    if (r < p.cfg.k) throw cli::UsageError("--in-res " + std::to_string(r) + " is below k = " + std::to_string(p.cfg.k));
-  for (int r : p.opt.out_res)
-    if (r < p.cfg.k) throw cli::UsageError("--out-res " + std::to_string(r) + " is below k = " + std::to_string(p.cfg.k));
+  for (const auto& [flag, list] : {std::pair<const char*, const std::vector<int>*>{"--in-res", &p.opt.in_res},
+                                    {"--out-res", &p.opt.out_res},
+                                    {"--final-in-res", &p.opt.final_in_res},
+                                    {"--final-out-res", &p.opt.final_out_res}})
+    for (int r : *list)
+      if (r < p.cfg.k)
+        throw cli::UsageError(std::string(flag) + " " + std::to_string(r) + " is below k = " + std::to_string(p.cfg.k));
   Exec space;
   tok::TokenizerTrainer<Exec, float> tr(p.cfg, p.opt);
   const bool resumed = !a.has("no-resume") && tr.resume(space);

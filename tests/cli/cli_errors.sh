@@ -44,6 +44,9 @@ check 2 "missing required option '--out'" train-tokenizer --preset fmnist
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --steps 0
 check 2 "expected fmnist, glyphs or images" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --data mnist
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --max-target-pixels -5
+check 0 "--final-phase" train-tokenizer --help
+check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-phase 1.5
+check 2 "--final-out-res 4 is below k = 7" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-out-res 28,4
 check 2 "given twice" info --model a --model b
 check 0 "--progressive" generate --help
 check 2 "missing required option '--out'" generate --model d.safetensors

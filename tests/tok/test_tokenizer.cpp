@@ -469,5 +469,57 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
   bad.max_target_pixels = -1;
   REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)),
                       Catch::Contains("TokenizerTrainer") && Catch::Contains("max_target_pixels = -1"));
+  bad = o;
+  bad.final_fraction = 1.5;
+  REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)), Catch::Contains("final_fraction = 1.5"));
+  bad = o;
+  bad.final_out_res = {9, 0};
+  REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)), Catch::Contains("a scale of 0 pixels"));
   for (const auto& f : {ck, ck + ".ema", ck + ".bak"}) std::filesystem::remove(f);
+}
+
+TEST_CASE("tokenizer trainer: the final phase moves the step choices to the final lists", "[tok][train]") {
+  const auto cfg = tiny_config();
+  tok::TrainOptions o;
+  o.steps = 4000;
+  o.in_res = {6, 9};
+  o.out_res = {6, 9};
+  o.full_levels_prob = 0.5;
+  tok::TokenizerTrainer<Exec, float> plain(cfg, o);
+  o.final_fraction = 0.5;
+  o.final_full_levels_prob = 1.0;
+  o.final_in_res = {12};
+  o.final_out_res = {15};
+  tok::TokenizerTrainer<Exec, float> fin(cfg, o);
+  const int L = cfg.levels();
+  // Before the final phase the choices are the plain recipe's, step for step.
+  for (std::int64_t s = 0; s < 2000; ++s) REQUIRE(plain.choices(s) == fin.choices(s));
+  REQUIRE(fin.final_weight(1999) == 0.0);
+  REQUIRE(fin.final_weight(3999) == 1.0);
+  // In it, the share of final scales and of full-level steps follows the linear weight r: counts per quarter of
+  // the phase within 4 sigma of their expectation.
+  for (int q = 0; q < 4; ++q) {
+    double expect_in = 0, expect_full = 0;
+    int n_in = 0, n_out = 0, n_full = 0;
+    for (std::int64_t s = 2000 + 500 * q; s < 2000 + 500 * (q + 1); ++s) {
+      const double r = fin.final_weight(s);
+      expect_in += r;
+      expect_full += 0.5 + 0.5 * r + (0.5 - 0.5 * r) / L;  // m = L also drawn uniformly
+      const auto [ri, ro, m] = fin.choices(s);
+      REQUIRE((ri == 12 || ri == 6 || ri == 9));
+      REQUIRE((ro == 15 || ro == 6 || ro == 9));
+      n_in += ri == 12;
+      n_out += ro == 15;
+      n_full += m == L;
+    }
+    INFO("quarter " << q << ": final inputs " << n_in << ", targets " << n_out << ", full " << n_full);
+    REQUIRE(std::abs(n_in - expect_in) < 4 * std::sqrt(500 * 0.25) + 1);
+    REQUIRE(std::abs(n_out - expect_in) < 4 * std::sqrt(500 * 0.25) + 1);
+    REQUIRE(std::abs(n_full - expect_full) < 4 * std::sqrt(500 * 0.25) + 1);
+  }
+  // The last step draws only from the final lists and decodes every level.
+  const auto [ri, ro, m] = fin.choices(3999);
+  REQUIRE(ri == 12);
+  REQUIRE(ro == 15);
+  REQUIRE(m == L);
 }

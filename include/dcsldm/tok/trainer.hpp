@@ -62,6 +62,14 @@ struct TrainOptions {
   double l1_weight = 1.0;         ///< weight of the L1 term (sparse data such as glyphs: small, see docs)
   double mse_weight = 1.0;        ///< weight of the MSE term
   std::vector<int> in_res{28}, out_res{28};
+  /// A final phase that moves the objective towards the evaluated one (full levels, the largest scale) while
+  /// keeping every prefix trained: over the last final_fraction of the steps a weight r rises linearly from 0
+  /// to 1; step s decodes all levels with probability full_levels_prob + r (final_full_levels_prob -
+  /// full_levels_prob) and draws its scales from final_in_res / final_out_res with probability r (else from
+  /// in_res / out_res). 0: no final phase (the choices of every step are those of the plain recipe).
+  double final_fraction = 0;
+  double final_full_levels_prob = -1;           ///< < 0: full_levels_prob
+  std::vector<int> final_in_res, final_out_res;  ///< empty: in_res / out_res
   /// > 0: a target of more pixels is decoded and trained on a window of this many consecutive pixels (row-major),
   /// one of the target's windows drawn per step (each pixel is an independent query of the depatchifier, so a
   /// 128 x 128 target costs what a 64 x 64 one does); 0: whole targets.
@@ -94,6 +102,12 @@ class TokenizerTrainer {
     DCSLDM_REQUIRE(!opt.in_res.empty() && !opt.out_res.empty(), op, "in_res and out_res must not be empty");
     DCSLDM_REQUIRE(opt.full_levels_prob >= 0 && opt.full_levels_prob <= 1, op, "full_levels_prob = ",
                    opt.full_levels_prob, " is not in [0, 1]");
+    DCSLDM_REQUIRE(opt.final_fraction >= 0 && opt.final_fraction <= 1, op, "final_fraction = ", opt.final_fraction,
+                   " is not in [0, 1]");
+    DCSLDM_REQUIRE(opt.final_full_levels_prob <= 1, op, "final_full_levels_prob = ", opt.final_full_levels_prob,
+                   " is above 1");
+    for (const auto* list : {&opt.in_res, &opt.out_res, &opt.final_in_res, &opt.final_out_res})
+      for (int r : *list) DCSLDM_REQUIRE(r >= 1, op, "a scale of ", r, " pixels in the scale lists must be >= 1");
     DCSLDM_REQUIRE(opt.max_target_pixels >= 0, op, "max_target_pixels = ", opt.max_target_pixels,
                    " must be >= 0 (0: whole targets)");
     adam_.weight_decay = opt.weight_decay;
@@ -153,6 +167,13 @@ class TokenizerTrainer {
     out.save(path, optim::ArenaState::Params, 0, extra);
   }
 
+  /// The weight r in [0, 1] of the final phase at step s (0 before it and without one; 1 at the last step).
+  double final_weight(std::int64_t s) const {
+    if (opt_.final_fraction <= 0) return 0;
+    const double start = double(opt_.steps) * (1 - opt_.final_fraction), len = double(opt_.steps) - start;
+    return std::clamp((double(s) + 1 - start) / len, 0.0, 1.0);
+  }
+
   /// The random choices of step s: (in_res, out_res, levels).
   std::tuple<int, int, int> choices(std::int64_t s) const {
     std::mt19937_64 g(rng::stream_of("tok_step") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
@@ -160,8 +181,18 @@ class TokenizerTrainer {
     std::uniform_int_distribution<std::size_t> di(0, opt_.in_res.size() - 1), dout(0, opt_.out_res.size() - 1);
     std::uniform_real_distribution<double> u(0, 1);
     std::uniform_int_distribution<int> dl(1, L);
-    const int ri = opt_.in_res[di(g)], ro = opt_.out_res[dout(g)];
-    const int m = u(g) < opt_.full_levels_prob ? L : dl(g);
+    int ri = opt_.in_res[di(g)], ro = opt_.out_res[dout(g)];
+    const double r = final_weight(s);
+    const double pf = opt_.final_full_levels_prob < 0 ? opt_.full_levels_prob : opt_.final_full_levels_prob;
+    const int m = u(g) < opt_.full_levels_prob + r * (pf - opt_.full_levels_prob) ? L : dl(g);
+    if (r > 0) {  // the final phase's scales: their own stream, so the draws above are the recipe's
+      std::mt19937_64 gf(rng::stream_of("tok_final") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
+      const auto& fi = opt_.final_in_res.empty() ? opt_.in_res : opt_.final_in_res;
+      const auto& fo = opt_.final_out_res.empty() ? opt_.out_res : opt_.final_out_res;
+      std::uniform_int_distribution<std::size_t> fdi(0, fi.size() - 1), fdo(0, fo.size() - 1);
+      if (u(gf) < r) ri = fi[fdi(gf)];
+      if (u(gf) < r) ro = fo[fdo(gf)];
+    }
     return {ri, ro, m};
   }
 
