@@ -62,9 +62,9 @@ struct TrainOptions {
   double l1_weight = 1.0;         ///< weight of the L1 term (sparse data such as glyphs: small, see docs)
   double mse_weight = 1.0;        ///< weight of the MSE term
   std::vector<int> in_res{28}, out_res{28};
-  /// A final phase that moves the objective towards the evaluated one (full levels, the largest scale) while
-  /// keeping every prefix trained: over the last final_fraction of the steps a weight r rises linearly from 0
-  /// to 1; step s decodes all levels with probability full_levels_prob + r (final_full_levels_prob -
+  /// A final phase that moves the objective from one set of choices to another (e.g. from one scale and all
+  /// levels to the multi-scale, level-dropout recipe: how the shipped fmnist_tok was trained, docs/tokenizer.md):
+  /// over the last final_fraction of the steps a weight r rises linearly from 0 to 1; step s decodes all levels with probability full_levels_prob + r (final_full_levels_prob -
   /// full_levels_prob) and draws its scales from final_in_res / final_out_res with probability r (else from
   /// in_res / out_res). 0: no final phase (the choices of every step are those of the plain recipe).
   double final_fraction = 0;
