@@ -473,6 +473,10 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
   bad.final_fraction = 1.5;
   REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)), Catch::Contains("final_fraction = 1.5"));
   bad = o;
+  bad.final_full_levels_prob = 1.25;
+  REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)),
+                      Catch::Contains("final_full_levels_prob = 1.25") && Catch::Contains("above 1"));
+  bad = o;
   bad.final_out_res = {9, 0};
   REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)), Catch::Contains("a scale of 0 pixels"));
   for (const auto& f : {ck, ck + ".ema", ck + ".bak"}) std::filesystem::remove(f);
