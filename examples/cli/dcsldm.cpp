@@ -216,6 +216,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"relative-noise", "", "--latent-noise is a fraction of each level's RMS (the same SNR for every level)", ""},
                {"latent-l2", "X", "weight of mean(z^2)", "1e-3 (glyphs preset: 0)"},
                {"full-levels", "P", "probability of decoding all levels (else m ~ U{1..L})", "0.5"},
+               {"prefix-full-weight", "W", "prefix steps (m < L) also decode all levels; that loss weighted W", "0 (off)"},
                {"final-phase", "F", "last fraction F of the steps moves linearly to the --final-* choices", "0 (none)"},
                {"final-full-levels", "P", "--full-levels at the end of the final phase", "--full-levels"},
                {"final-in-res", "R1,R2", "input scales at the end of the final phase", "--in-res"},
@@ -251,6 +252,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.latent_noise_relative = a.has("relative-noise");
   p.opt.latent_l2 = a.real("latent-l2", p.opt.latent_l2, 0, 10);
   p.opt.full_levels_prob = a.real("full-levels", p.opt.full_levels_prob, 0, 1);
+  p.opt.prefix_full_weight = a.real("prefix-full-weight", 0, 0, 100);
   p.opt.final_fraction = a.real("final-phase", 0, 0, 1);
   p.opt.final_full_levels_prob = a.real("final-full-levels", p.opt.full_levels_prob, 0, 1);
   p.opt.final_in_res = a.int_list("final-in-res", {}, 1, 4096);

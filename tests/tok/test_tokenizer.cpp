@@ -527,3 +527,59 @@ TEST_CASE("tokenizer trainer: the final phase moves the step choices to the fina
   REQUIRE(ro == 15);
   REQUIRE(m == L);
 }
+
+TEST_CASE("tokenizer trainer: a prefix step with prefix_full_weight adds the all-levels decode's gradient",
+          "[tok][train]") {
+  // G(prefix + w * all levels) = G(prefix) + w * G(all levels) for the same step (same data, scales, window), with
+  // no latent noise or L2 so the two decodes are the only terms; raw gradients (no clipping), float sums.
+  const auto cfg = tiny_config();
+  const int L = cfg.levels();
+  const double w = 0.5;
+  for (const int window : {0, 40}) {
+    tok::TrainOptions o;
+    o.batch = 3;
+    o.steps = 10;
+    o.in_res = {6, 9};
+    o.out_res = {9, 12};
+    o.max_target_pixels = window;
+    o.latent_noise = 0;
+    o.latent_l2 = 0;
+    o.clip = 1e30;
+    o.log_every = 1000;
+    o.ckpt_every = 0;
+    o.seed = 1;
+    while (std::get<2>(tok::TokenizerTrainer<Exec, float>(cfg, o).choices(0)) == L) ++o.seed;  // a prefix step
+    tok::TrainOptions o_full = o, o_both = o;
+    o_full.full_levels_prob = 1;  // the same scales and window, all levels
+    o_both.prefix_full_weight = w;
+    BlobSource src;
+    Exec space;
+    tok::TokenizerTrainer<Exec, float> prefix(cfg, o), full(cfg, o_full), both(cfg, o_both);
+    for (auto* t : {&prefix, &full, &both}) t->init(space);
+    REQUIRE(std::get<0>(prefix.choices(0)) == std::get<0>(full.choices(0)));
+    REQUIRE(std::get<1>(prefix.choices(0)) == std::get<1>(full.choices(0)));
+    const auto sp = prefix.step(space, src), sf = full.step(space, src), sb = both.step(space, src);
+    INFO("window " << window << ", seed " << o.seed << ", levels " << sp.levels);
+    REQUIRE(sp.levels < L);
+    REQUIRE(sf.levels == L);
+    REQUIRE(sp.full_mse == -1.0);
+    REQUIRE(sf.full_mse == -1.0);  // a full-level step decodes once
+    REQUIRE(sb.mse == sp.mse);     // the prefix decode is unchanged
+    REQUIRE(sb.full_mse == Approx(sf.mse).epsilon(1e-6));
+    REQUIRE(sb.full_l1 == Approx(sf.l1).epsilon(1e-6));
+    const auto gp = to_doubles(prefix.model().arena().grads), gf = to_doubles(full.model().arena().grads),
+               gb = to_doubles(both.model().arena().grads);
+    double scale = 0, err = 0, full_part = 0;
+    for (std::size_t i = 0; i < gb.size(); ++i) {
+      scale = std::max(scale, std::abs(gb[i]));
+      err = std::max(err, std::abs(gb[i] - (gp[i] + w * gf[i])));
+      full_part = std::max(full_part, std::abs(w * gf[i]));
+    }
+    INFO("max |g| " << scale << ", max error " << err << ", max |w g_full| " << full_part);
+    REQUIRE(full_part > 1e-3 * scale);  // the all-levels term is not negligible
+    REQUIRE(err <= 1e-5 * scale);
+  }
+  tok::TrainOptions bad;
+  bad.prefix_full_weight = -1;
+  REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)), Catch::Contains("prefix_full_weight = -1"));
+}

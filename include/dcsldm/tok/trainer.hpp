@@ -59,6 +59,10 @@ struct TrainOptions {
   bool latent_noise_relative = false;  ///< latent_noise is a fraction of each level's RMS (batch), not absolute
   double latent_l2 = 1e-3;      ///< weight of mean(z^2)
   double full_levels_prob = 0.5;  ///< probability of decoding all L levels; otherwise m ~ U{1..L}
+  /// > 0: a step that decodes a prefix m < L also decodes all L levels from the same latent, at the same target,
+  /// and adds that decode's loss with this weight (every step then trains the full decode; level dropout still
+  /// trains the prefixes). 0: one decode per step.
+  double prefix_full_weight = 0;
   double l1_weight = 1.0;         ///< weight of the L1 term (sparse data such as glyphs: small, see docs)
   double mse_weight = 1.0;        ///< weight of the MSE term
   std::vector<int> in_res{28}, out_res{28};
@@ -86,6 +90,8 @@ struct StepStats {
   std::int64_t step = 0;
   int in_res = 0, out_res = 0, levels = 0;
   double l1 = 0, mse = 0, reg = 0, grad_norm = 0, lr = 0;
+  /// The all-levels decode of a prefix step (TrainOptions::prefix_full_weight > 0 and levels < L); -1 otherwise.
+  double full_l1 = -1, full_mse = -1;
 };
 
 template <class ExecSpace, class T = float>
@@ -95,13 +101,15 @@ class TokenizerTrainer {
 
   TokenizerTrainer(const TokenizerConfig& cfg, const TrainOptions& opt)
       : opt_(opt), model_(cfg, optim::ArenaState::ParamsAndOptimizer),
-        ema_(model_.arena().layout, optim::ArenaState::Params), loss_("dcsldm::tok_losses", 3) {
+        ema_(model_.arena().layout, optim::ArenaState::Params), loss_("dcsldm::tok_losses", 5) {
     const char* op = "TokenizerTrainer";
     DCSLDM_REQUIRE(opt.batch >= 1 && opt.steps >= 1, op, "batch = ", opt.batch, ", steps = ", opt.steps,
                    " must be >= 1");
     DCSLDM_REQUIRE(!opt.in_res.empty() && !opt.out_res.empty(), op, "in_res and out_res must not be empty");
     DCSLDM_REQUIRE(opt.full_levels_prob >= 0 && opt.full_levels_prob <= 1, op, "full_levels_prob = ",
                    opt.full_levels_prob, " is not in [0, 1]");
+    DCSLDM_REQUIRE(opt.prefix_full_weight >= 0, op, "prefix_full_weight = ", opt.prefix_full_weight,
+                   " must be >= 0 (0: one decode per step)");
     DCSLDM_REQUIRE(opt.final_fraction >= 0 && opt.final_fraction <= 1, op, "final_fraction = ", opt.final_fraction,
                    " is not in [0, 1]");
     DCSLDM_REQUIRE(opt.final_full_levels_prob <= 1, op, "final_full_levels_prob = ", opt.final_full_levels_prob,
@@ -117,6 +125,7 @@ class TokenizerTrainer {
     z_ = View3<T, M>("dcsldm::tok_z", B, N, c);
     dz_ = View3<T, M>("dcsldm::tok_dz", B, N, c);
     dzreg_ = View3<T, M>("dcsldm::tok_dzreg", B, N, c);
+    if (opt.prefix_full_weight > 0) dzfull_ = View3<T, M>("dcsldm::tok_dzfull", B, N, c);
     zeros_ = View3<T, M>("dcsldm::tok_zeros", B, N, c);
   }
 
@@ -248,6 +257,28 @@ class TokenizerTrainer {
     nn::mse_loss_backward(space, opt_.mse_weight, b.y, b.target, b.dy2);
     nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
     decode_backward(space, b.dy, P, G, cfg, dp, dz_);
+    const bool full_too = opt_.prefix_full_weight > 0 && m < cfg.levels();
+    if (full_too) {  // the same latent decoded with all levels (own noise draw), its loss weighted; dz adds up
+      // Plans share the decode scratch: taking this one may rebuild it over dp's buffers, which are done.
+      auto& dpf = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), cfg.levels(), true, b.window);
+      const std::uint64_t full_stream = rng::stream_of("tok_noise_full") + std::uint64_t(step_);
+      if (b.window > 0) {
+        set_decode_window(space, cfg, dpf, first);
+        const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
+        decode_forward_window(space, z_, P, cfg, yw, dpf, opt_.latent_noise, opt_.seed, full_stream,
+                              opt_.latent_noise_relative);
+      } else {
+        decode_forward(space, z_, P, cfg, b.y, dpf, opt_.latent_noise, opt_.seed, full_stream,
+                       opt_.latent_noise_relative);
+      }
+      nn::l1_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(3, 4)));
+      nn::mse_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(4, 5)));
+      nn::l1_loss_backward(space, opt_.prefix_full_weight * opt_.l1_weight, b.y, b.target, b.dy);
+      nn::mse_loss_backward(space, opt_.prefix_full_weight * opt_.mse_weight, b.y, b.target, b.dy2);
+      nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
+      decode_backward(space, b.dy, P, G, cfg, dpf, dzfull_);
+      nn::Impl::add_into(space, dz_, dzfull_, dz_);
+    }
     nn::mse_loss_forward(space, z_, zeros_, regv);
     nn::mse_loss_backward(space, opt_.latent_l2, z_, zeros_, dzreg_);
     nn::Impl::add_into(space, dz_, dzreg_, dz_);
@@ -265,6 +296,10 @@ class TokenizerTrainer {
     st.l1 = double(hl(0));
     st.mse = double(hl(1));
     st.reg = double(hl(2));
+    if (full_too) {
+      st.full_l1 = double(hl(3));
+      st.full_mse = double(hl(4));
+    }
     ++step_;
     return st;
   }
@@ -276,25 +311,32 @@ class TokenizerTrainer {
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
     std::int64_t s0 = step_;
-    double l1 = 0, mse = 0;
-    int cnt = 0;
+    double l1 = 0, mse = 0, full_mse = 0;
+    int cnt = 0, full_cnt = 0;
     while (step_ < opt_.steps) {
       const StepStats st = step(space, src);
       l1 += st.l1;
       mse += st.mse;
       ++cnt;
+      if (st.full_mse >= 0) {
+        full_mse += st.full_mse;
+        ++full_cnt;
+      }
       if (step_ % opt_.log_every == 0 || step_ == opt_.steps) {
         const double el = std::chrono::duration<double>(clock::now() - t0).count();
         const double sps = double(step_ - s0) / el;
         const double eta = double(opt_.steps - step_) / (sps > 0 ? sps : 1);
+        char full[48] = "";
+        if (full_cnt > 0)  // the extra all-levels decodes of prefix steps (prefix_full_weight)
+          std::snprintf(full, sizeof full, "  full psnr %.2f", -10 * std::log10(full_mse / full_cnt + 1e-12));
         std::fprintf(log,
-                     "step %lld/%lld  l1 %.5f  mse %.6f (psnr %.2f)  reg %.4f  |g| %.3f  lr %.2e  %.1f samples/s  "
+                     "step %lld/%lld  l1 %.5f  mse %.6f (psnr %.2f)%s  reg %.4f  |g| %.3f  lr %.2e  %.1f samples/s  "
                      "ETA %dm%02ds\n",
                      (long long)step_, (long long)opt_.steps, l1 / cnt, mse / cnt, -10 * std::log10(mse / cnt + 1e-12),
-                     st.reg, st.grad_norm, st.lr, sps * opt_.batch, int(eta) / 60, int(eta) % 60);
+                     full, st.reg, st.grad_norm, st.lr, sps * opt_.batch, int(eta) / 60, int(eta) % 60);
         std::fflush(log);
-        l1 = mse = 0;
-        cnt = 0;
+        l1 = mse = full_mse = 0;
+        cnt = full_cnt = 0;
       }
       if (opt_.ckpt_every > 0 && (step_ % opt_.ckpt_every == 0 || step_ == opt_.steps)) checkpoint();
       if (on_step) on_step(step_, opt_.steps);
@@ -341,7 +383,7 @@ class TokenizerTrainer {
   optim::AdamW adam_;
   optim::WarmupCosine sched_;
   View1<T, M> loss_;
-  View3<T, M> z_, dz_, dzreg_, zeros_;
+  View3<T, M> z_, dz_, dzreg_, dzfull_, zeros_;
   std::map<std::pair<int, int>, Batch> batches_;
   std::int64_t step_ = 0;
 };
