@@ -46,6 +46,8 @@ check 2 "expected fmnist, glyphs or images" train-tokenizer --preset fmnist --ou
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --max-target-pixels -5
 check 0 "--final-phase" train-tokenizer --help
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-phase 1.5
+check 0 "--prefix-full-weight" train-tokenizer --help
+check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --prefix-full-weight -1
 check 2 "--final-out-res 4 is below k = 7" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-out-res 28,4
 check 2 "given twice" info --model a --model b
 check 0 "--progressive" generate --help
