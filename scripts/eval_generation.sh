@@ -4,7 +4,8 @@
 #   2. DCS-LDM, progressive generation of all levels (finished levels held clean);
 #   3. the conventional LDM baseline (fixed-patch 2D-latent autoencoder + DiT, same training budget), if shipped;
 # each with the test-split floors. Writes docs/results/gen_*.json and the curve docs/results/gen_curve.png.
-# N (default 1000) samples per run; ~15 minutes on the 2-core machine at N = 1000.
+# N (default 500) samples per run, STEPS (20), SAMPLER (dpm++2m), CFG (guidance, default 1.0: the best FD of both models,
+# docs/dit.md); TAG (default empty) is appended to every output name (e.g. TAG=_cfg1.5). ~5 minutes at N = 500.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -14,28 +15,29 @@ R="$ROOT/docs/results"
 N=${N:-500}
 STEPS=${STEPS:-20}
 SAMPLER=${SAMPLER:-dpm++2m}
-CFG=${CFG:-1.5}
+CFG=${CFG:-1.0}
+TAG=${TAG:-}
 mkdir -p "$R"
 export OMP_PROC_BIND=false
 common=(--n "$N" --steps "$STEPS" --sampler "$SAMPLER" --cfg "$CFG" --classifier "$M/fmnist_cls.safetensors")
 echo "== DCS-LDM, joint, levels 1..4"
 "$T" eval-generation --tokenizer "$M/fmnist_tok.safetensors" --model "$M/fmnist_dit.safetensors" "${common[@]}" \
-  --levels 1,2,3,4 --json "$R/gen_dcs_joint.json"
+  --levels 1,2,3,4 --json "$R/gen_dcs_joint$TAG.json"
 echo "== DCS-LDM, progressive, 4 levels"
 "$T" eval-generation --tokenizer "$M/fmnist_tok.safetensors" --model "$M/fmnist_dit.safetensors" "${common[@]}" \
-  --progressive --json "$R/gen_dcs_progressive.json"
+  --progressive --json "$R/gen_dcs_progressive$TAG.json"
 if [[ -f "$M/fmnist_ldm_ae.safetensors" && -f "$M/fmnist_ldm_dit.safetensors" ]]; then
   echo "== conventional LDM baseline"
   "$T" eval-generation --tokenizer "$M/fmnist_ldm_ae.safetensors" --model "$M/fmnist_ldm_dit.safetensors" \
-    "${common[@]}" --json "$R/gen_baseline.json"
+    "${common[@]}" --json "$R/gen_baseline$TAG.json"
 fi
-/usr/bin/python3 - "$R" <<'PY'
+/usr/bin/python3 - "$R" "$TAG" <<'PY'
 import json, os, sys
-R = sys.argv[1]
+R, TAG = sys.argv[1], sys.argv[2]
 runs = []
-for name, label in [("gen_dcs_joint.json", "DCS-LDM joint"), ("gen_dcs_progressive.json", "DCS-LDM progressive"),
-                    ("gen_baseline.json", "conventional LDM")]:
-    p = os.path.join(R, name)
+for name, label in [("gen_dcs_joint", "DCS-LDM joint"), ("gen_dcs_progressive", "DCS-LDM progressive"),
+                    ("gen_baseline", "conventional LDM")]:
+    p = os.path.join(R, name + TAG + ".json")
     if not os.path.exists(p):
         continue
     d = json.load(open(p))
@@ -71,12 +73,12 @@ for label, marker in [("DCS-LDM joint", "o-"), ("DCS-LDM progressive", "s"), ("c
 for a, key, name in [(ax[0], "fd_floor", "FD"), (ax[1], "swd_floor", "SWD x 1e3")]:
     a.axhline(f0[key], color="gray", ls="--", lw=1, label="test-vs-train floor")
     a.axhline(2 * f0[key], color="gray", ls=":", lw=1, label="2x floor")
-    a.set_xlabel("time per sample, ms (DiT + decode, 1 thread)" if False else "time per sample (ms)")
+    a.set_xlabel("time per sample (ms)")
     a.set_ylabel(name)
     a.set_yscale("log")
 ax[0].legend(fontsize=7)
 fig.suptitle(f"Fashion-MNIST class-conditional generation, n = {f0['n']}, {f0['steps']} {f0['sampler']} steps, cfg {f0['cfg']}")
 fig.tight_layout()
-fig.savefig(os.path.join(R, "gen_curve.png"), dpi=110)
-print("wrote", os.path.join(R, "gen_curve.png"))
+fig.savefig(os.path.join(R, "gen_curve" + TAG + ".png"), dpi=110)
+print("wrote", os.path.join(R, "gen_curve" + TAG + ".png"))
 PY
