@@ -3,9 +3,10 @@
 // Each step: a batch of samples, an input scale and a target scale (drawn independently from the
 // configured lists, so input and target usually differ), a number of levels m (level dropout); the input
 // is encoded, the latent (plus light Gaussian noise) decoded at the TARGET scale with m levels, and the
-// loss  l1_weight * l1 + mse_weight * mse + latent_l2 * mean(z^2)  is taken against the target (DESIGN.md §2). AdamW with warm-up +
-// cosine, global-norm clipping, an EMA of the weights, periodic atomic checkpoints and bit-identical resume:
-// every random choice of step s is a function of (seed, s) only, and a checkpoint holds parameters, AdamW
+// loss  l1_weight * l1 + mse_weight * mse + latent_l2 * mean(z^2)  is taken against the target (DESIGN.md §2);
+// with prefix_full_weight, a step of m < L levels also decodes all L levels and adds that loss. AdamW with
+// warm-up + cosine, global-norm clipping, an EMA of the weights, periodic atomic checkpoints and bit-identical
+// resume: every random choice of step s is a function of (seed, s) only, and a checkpoint holds parameters, AdamW
 // moments, the step and the EMA.
 //
 // Data enter through TrainSource (host): sample(step, batch, in_res, out_res, in, out) fills two
@@ -68,9 +69,10 @@ struct TrainOptions {
   std::vector<int> in_res{28}, out_res{28};
   /// A final phase that moves the objective from one set of choices to another (e.g. from one scale and all
   /// levels to the multi-scale, level-dropout recipe: how the shipped fmnist_tok was trained, docs/tokenizer.md):
-  /// over the last final_fraction of the steps a weight r rises linearly from 0 to 1; step s decodes all levels with probability full_levels_prob + r (final_full_levels_prob -
-  /// full_levels_prob) and draws its scales from final_in_res / final_out_res with probability r (else from
-  /// in_res / out_res). 0: no final phase (the choices of every step are those of the plain recipe).
+  /// over the last final_fraction of the steps a weight r rises linearly from 0 to 1; step s decodes all levels
+  /// with probability full_levels_prob + r (final_full_levels_prob - full_levels_prob) and draws its scales from
+  /// final_in_res / final_out_res with probability r (else from in_res / out_res). 0: no final phase (the
+  /// choices of every step are those of the plain recipe).
   double final_fraction = 0;
   double final_full_levels_prob = -1;           ///< < 0: full_levels_prob
   std::vector<int> final_in_res, final_out_res;  ///< empty: in_res / out_res
@@ -239,46 +241,34 @@ class TokenizerTrainer {
     const auto& ep = model_.encode_plan(space, opt_.batch, model_.grid(1, ri, ri), true);
     auto& dp = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), m, true, b.window);
     encode_forward(space, b.x, P, cfg, z_, ep);
-    const std::uint64_t noise_stream = rng::stream_of("tok_noise") + std::uint64_t(step_);
-    if (b.window > 0) {
-      set_decode_window(space, cfg, dp, first);
-      const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
-      decode_forward_window(space, z_, P, cfg, yw, dp, opt_.latent_noise, opt_.seed, noise_stream,
-                            opt_.latent_noise_relative);
-    } else {
-      decode_forward(space, z_, P, cfg, b.y, dp, opt_.latent_noise, opt_.seed, noise_stream, opt_.latent_noise_relative);
-    }
-    auto l1v = Kokkos::subview(loss_, std::make_pair(0, 1));
-    auto msev = Kokkos::subview(loss_, std::make_pair(1, 2));
-    auto regv = Kokkos::subview(loss_, std::make_pair(2, 3));
-    nn::l1_loss_forward(space, b.y, b.target, l1v);
-    nn::mse_loss_forward(space, b.y, b.target, msev);
-    nn::l1_loss_backward(space, opt_.l1_weight, b.y, b.target, b.dy);
-    nn::mse_loss_backward(space, opt_.mse_weight, b.y, b.target, b.dy2);
-    nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
-    decode_backward(space, b.dy, P, G, cfg, dp, dz_);
+    // Decodes z_ with `plan` (noise stream `stream`), writes its L1 | MSE into loss_(slot), loss_(slot + 1) and
+    // backpropagates `weight` x the loss into the parameters and `dz` (=).
+    auto decode_pass = [&](DecodePlan<T, M>& plan, std::uint64_t stream, int slot, double weight,
+                           const View3<T, M>& dz) {
+      if (b.window > 0) {
+        set_decode_window(space, cfg, plan, first);
+        const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
+        decode_forward_window(space, z_, P, cfg, yw, plan, opt_.latent_noise, opt_.seed, stream,
+                              opt_.latent_noise_relative);
+      } else {
+        decode_forward(space, z_, P, cfg, b.y, plan, opt_.latent_noise, opt_.seed, stream, opt_.latent_noise_relative);
+      }
+      nn::l1_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(slot, slot + 1)));
+      nn::mse_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(slot + 1, slot + 2)));
+      nn::l1_loss_backward(space, weight * opt_.l1_weight, b.y, b.target, b.dy);
+      nn::mse_loss_backward(space, weight * opt_.mse_weight, b.y, b.target, b.dy2);
+      nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
+      decode_backward(space, b.dy, P, G, cfg, plan, dz);
+    };
+    decode_pass(dp, rng::stream_of("tok_noise") + std::uint64_t(step_), 0, 1.0, dz_);
     const bool full_too = opt_.prefix_full_weight > 0 && m < cfg.levels();
     if (full_too) {  // the same latent decoded with all levels (own noise draw), its loss weighted; dz adds up
       // Plans share the decode scratch: taking this one may rebuild it over dp's buffers, which are done.
       auto& dpf = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), cfg.levels(), true, b.window);
-      const std::uint64_t full_stream = rng::stream_of("tok_noise_full") + std::uint64_t(step_);
-      if (b.window > 0) {
-        set_decode_window(space, cfg, dpf, first);
-        const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
-        decode_forward_window(space, z_, P, cfg, yw, dpf, opt_.latent_noise, opt_.seed, full_stream,
-                              opt_.latent_noise_relative);
-      } else {
-        decode_forward(space, z_, P, cfg, b.y, dpf, opt_.latent_noise, opt_.seed, full_stream,
-                       opt_.latent_noise_relative);
-      }
-      nn::l1_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(3, 4)));
-      nn::mse_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(4, 5)));
-      nn::l1_loss_backward(space, opt_.prefix_full_weight * opt_.l1_weight, b.y, b.target, b.dy);
-      nn::mse_loss_backward(space, opt_.prefix_full_weight * opt_.mse_weight, b.y, b.target, b.dy2);
-      nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
-      decode_backward(space, b.dy, P, G, cfg, dpf, dzfull_);
+      decode_pass(dpf, rng::stream_of("tok_noise_full") + std::uint64_t(step_), 3, opt_.prefix_full_weight, dzfull_);
       nn::Impl::add_into(space, dz_, dzfull_, dz_);
     }
+    auto regv = Kokkos::subview(loss_, std::make_pair(2, 3));
     nn::mse_loss_forward(space, z_, zeros_, regv);
     nn::mse_loss_backward(space, opt_.latent_l2, z_, zeros_, dzreg_);
     nn::Impl::add_into(space, dz_, dzreg_, dz_);
@@ -361,7 +351,8 @@ class TokenizerTrainer {
     const std::size_t B = std::size_t(opt_.batch), C = std::size_t(model_.config().channels);
     Batch b;
     b.window = opt_.max_target_pixels > 0 && ro * ro > opt_.max_target_pixels ? opt_.max_target_pixels : 0;
-    const std::size_t th = b.window > 0 ? 1 : std::size_t(ro), tw = b.window > 0 ? std::size_t(b.window) : std::size_t(ro);
+    const std::size_t th = b.window > 0 ? 1 : std::size_t(ro);
+    const std::size_t tw = b.window > 0 ? std::size_t(b.window) : std::size_t(ro);
     b.x = View5<T, M>("dcsldm::tok_x", B, 1, std::size_t(ri), std::size_t(ri), C);
     b.target = View5<T, M>("dcsldm::tok_target", B, 1, th, tw, C);
     b.y = View5<T, M>("dcsldm::tok_y", B, 1, th, tw, C);
