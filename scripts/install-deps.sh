@@ -10,7 +10,8 @@
 #              built from Debian's trilinos source into $DCSLDM_DEPS/kokkos-openmp.
 #   --hip      also hipcc + HIP runtime headers and a HIP-enabled Kokkos 3.4.1 in $DCSLDM_DEPS/kokkos-hip
 #              (used for the compile-only device gate; nothing runs on a GPU here).
-#   --torch    also Debian's python3-torch and python3-skimage (golden tensors, speed comparisons).
+#   --torch    also Debian's python3-torch, python3-skimage and python3-matplotlib (golden tensors, speed
+#              comparisons, the plots of scripts/eval_generation.sh and benchmarks/plot_*.py).
 #
 # DCSLDM_DEPS defaults to /opt/dcsldm-deps.
 set -euo pipefail
@@ -37,7 +38,7 @@ pkgs=(build-essential cmake ninja-build pkg-config ca-certificates xz-utils
       libfreetype-dev libpng-dev zlib1g-dev dataset-fashion-mnist fonts-dejavu-core fonts-noto-core
       python3 python3-numpy libtrilinos-kokkos-dev)
 [ "$WITH_HIP" = 1 ] && pkgs+=(hipcc libamdhip64-dev)
-[ "$WITH_TORCH" = 1 ] && pkgs+=(python3-torch python3-skimage)
+[ "$WITH_TORCH" = 1 ] && pkgs+=(python3-torch python3-skimage python3-matplotlib)
 
 missing=()
 for p in "${pkgs[@]}"; do
