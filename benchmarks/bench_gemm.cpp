@@ -5,8 +5,9 @@
 //   bwd_dx_NN dx = dy W             gemm(Op::N, Op::N), M = tokens, N = width,  K = width
 //   bwd_dw_TN dW += dy^T x          gemm(Op::T, Op::N), M = width,  N = width,  K = tokens
 // Each is 2 M N K FLOP. Names: gemm_<case>/<impl>/tokens:<T>/width:<C>, impl in {dcsldm, cblas,
-// portable}; "cblas" calls cblas_sgemm directly on the same buffers with the same thread count, so
-// dcsldm / cblas is the cost of dcsldm's dispatch.
+// portable}; "dcsldm" is gemm() as the layers call it (gemm_algo::Auto: the host AVX-512 kernel where it is
+// compiled, else BLAS); "cblas" calls cblas_sgemm directly on the same buffers with the same thread count, so
+// cblas / dcsldm is the AVX-512 kernel's gain over the BLAS (or, without it, the cost of the dispatch).
 #include "bench_common.hpp"
 
 #include <dcsldm/linalg/gemm.hpp>

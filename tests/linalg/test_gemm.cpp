@@ -1,5 +1,7 @@
-// GEMM: every transpose pair against PyTorch goldens and a naive double reference, vendor and portable
-// paths, batched, edge sizes (0, 1, odd), beta == 0 ignoring NaN in C, and shape errors.
+// GEMM: every transpose pair against PyTorch goldens and a naive double reference, the host AVX-512 kernel
+// (where compiled), vendor and portable paths, batched, edge sizes (0, 1, odd, across the AVX-512 kernel's
+// blocks), beta == 0 ignoring NaN in C, bit-identical results of the AVX-512 kernel whatever the threads and
+// rows, and shape errors.
 #include <dcsldm/linalg/gemm.hpp>
 
 #include "testing.hpp"
@@ -50,8 +52,9 @@ std::vector<double> ref_gemm(Op ta, Op tb, int m, int n, int k, double alpha, co
 template <class Algo, class ExecSpace, class T>
 void check_gemm_sizes() {
   using Mem = typename ExecSpace::memory_space;
-  const int sizes[][3] = {{0, 3, 4}, {3, 0, 4}, {3, 4, 0}, {1, 1, 1}, {1, 7, 3}, {5, 1, 9},
-                          {17, 13, 31}, {33, 65, 7}, {64, 64, 64}};
+  // The last sizes cross the AVX-512 kernel's blocks (14 x 32 micro-tiles, 112 x 256 tiles, K in 256).
+  const int sizes[][3] = {{0, 3, 4}, {3, 0, 4}, {3, 4, 0}, {1, 1, 1},   {1, 7, 3},      {5, 1, 9},
+                          {17, 13, 31}, {33, 65, 7}, {64, 64, 64}, {15, 33, 1}, {113, 257, 257}, {130, 290, 520}};
   std::uint64_t seed = 7;
   for (auto& sz : sizes)
     for (Op ta : {Op::N, Op::T})
@@ -97,12 +100,59 @@ void check_gemm_errors() {
                         Catch::Contains("op(B) is (5, 2)"));
 }
 
+#if defined(DCSLDM_HAVE_HOST_AVX512_GEMM)
+/// The AVX-512 kernel through the Kokkos dispatch (threaded when the space has several threads) equals the
+/// raw single-threaded kernel bit for bit, and each row of C equals the same row computed alone.
+template <class ExecSpace>
+void check_avx512_bitwise() {
+  using Mem = typename ExecSpace::memory_space;
+  if constexpr (compat::is_host_space_v<ExecSpace>) {
+    const int m = 300, n = 290, k = 530;
+    for (Op tb : {Op::N, Op::T}) {
+      View2<float, Mem> a("a", m, k), b("b", tb == Op::N ? k : n, tb == Op::N ? n : k), c("c", m, n);
+      test::fill_uniform(a, 11);
+      test::fill_uniform(b, 12);
+      gemm<gemm_algo::HostAvx512>(ExecSpace(), Op::N, tb, 1, a, b, 0, c);
+      std::vector<float> serial(std::size_t(m) * n), row(n);
+      Impl::avx512_gemm::gemm_serial(false, tb == Op::T, m, n, k, 1.0f, a.data(), k, b.data(), b.extent(1), 0.0f,
+                                     serial.data(), n);
+      int differ = 0;
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < n; ++j) differ += c(i, j) != serial[std::size_t(i) * n + j];
+      INFO("threads " << ExecSpace().concurrency() << " tb=" << int(tb));
+      CHECK(differ == 0);
+      for (int i : {0, 13, 14, 111, 112, 299}) {
+        Impl::avx512_gemm::gemm_serial(false, tb == Op::T, 1, n, k, 1.0f, a.data() + std::size_t(i) * k, k,
+                                       b.data(), b.extent(1), 0.0f, row.data(), n);
+        int rd = 0;
+        for (int j = 0; j < n; ++j) rd += row[j] != c(i, j);
+        INFO("row " << i);
+        CHECK(rd == 0);
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
-TEMPLATE_LIST_TEST_CASE("gemm matches PyTorch (vendor path)", "[linalg][gemm]", ExecSpaces) {
+TEMPLATE_LIST_TEST_CASE("gemm matches PyTorch (default path)", "[linalg][gemm]", ExecSpaces) {
   check_gemm_golden<gemm_algo::Auto, TestType, float>();
   check_gemm_golden<gemm_algo::Auto, TestType, double>();
 }
+TEMPLATE_LIST_TEST_CASE("gemm matches PyTorch (vendor path)", "[linalg][gemm]", ExecSpaces) {
+  check_gemm_golden<gemm_algo::Vendor, TestType, float>();
+  check_gemm_golden<gemm_algo::Vendor, TestType, double>();
+}
+#if defined(DCSLDM_HAVE_HOST_AVX512_GEMM)
+TEMPLATE_LIST_TEST_CASE("gemm: the host AVX-512 kernel", "[linalg][gemm]", ExecSpaces) {
+  if constexpr (compat::is_host_space_v<TestType>) {
+    check_gemm_golden<gemm_algo::HostAvx512, TestType, float>();
+    check_gemm_sizes<gemm_algo::HostAvx512, TestType, float>();
+    check_avx512_bitwise<TestType>();
+  }
+}
+#endif
 TEMPLATE_LIST_TEST_CASE("gemm matches PyTorch (portable kernel)", "[linalg][gemm]", ExecSpaces) {
   check_gemm_golden<gemm_algo::Portable, TestType, float>();
   check_gemm_golden<gemm_algo::Portable, TestType, double>();
@@ -110,6 +160,7 @@ TEMPLATE_LIST_TEST_CASE("gemm matches PyTorch (portable kernel)", "[linalg][gemm
 TEMPLATE_LIST_TEST_CASE("gemm edge and odd sizes against a naive reference", "[linalg][gemm]", ExecSpaces) {
   check_gemm_sizes<gemm_algo::Auto, TestType, float>();
   check_gemm_sizes<gemm_algo::Auto, TestType, double>();
+  check_gemm_sizes<gemm_algo::Vendor, TestType, float>();
   check_gemm_sizes<gemm_algo::Portable, TestType, double>();
 }
 TEMPLATE_LIST_TEST_CASE("gemm on strided row views", "[linalg][gemm]", ExecSpaces) {

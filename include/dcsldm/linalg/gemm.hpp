@@ -1,6 +1,9 @@
 // dcsldm/linalg/gemm.hpp: C = alpha * op(A) * op(B) + beta * C, single and strided-batched.
 //
 // Matches torch.matmul / torch.baddbmm on row-major tensors. Dispatch (Algo = gemm_algo::Auto):
+//   - host execution spaces, float, unit inner stride, N >= 24, compiled with AVX-512F: the library's own
+//     blocked kernel (linalg/gemm_host_avx512.hpp; bit-identical across thread counts); the environment
+//     variable DCSLDM_GEMM=blas turns it off at run time (read once);
 //   - host execution spaces, float/double, unit inner stride: CBLAS (OpenBLAS), DCSLDM_HAVE_CBLAS;
 //   - Kokkos::Cuda with DCSLDM_HAVE_CUBLAS: cuBLAS on the instance's stream;
 //   - HIP with DCSLDM_HAVE_ROCBLAS: rocBLAS on the instance's stream;
@@ -12,7 +15,11 @@
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
 
+#include <dcsldm/linalg/gemm_host_avx512.hpp>
+
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #if defined(DCSLDM_HAVE_CBLAS)
 #include <cblas.h>
@@ -35,8 +42,12 @@ enum class Op { N, T };
 
 /// Compile-time GEMM algorithm choice.
 namespace gemm_algo {
-struct Auto {};      ///< vendor BLAS where available, else Portable
+struct Auto {};      ///< the host AVX-512 kernel where it applies, else Vendor
+struct Vendor {};    ///< vendor BLAS where available (CBLAS, cuBLAS, rocBLAS), else Portable
 struct Portable {};  ///< the Kokkos kernel on any backend
+#if defined(DCSLDM_HAVE_HOST_AVX512_GEMM)
+struct HostAvx512 {};  ///< the library's AVX-512 kernel (host spaces, float, unit inner strides only)
+#endif
 }  // namespace gemm_algo
 
 namespace Impl {
@@ -260,6 +271,95 @@ bool gemm_vendor_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<value
   }
 }
 
+#if defined(DCSLDM_HAVE_HOST_AVX512_GEMM)
+/// False when the environment has DCSLDM_GEMM=blas (read on the first call).
+inline bool host_avx512_gemm_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("DCSLDM_GEMM");
+    return !(e && std::strcmp(e, "blas") == 0);
+  }();
+  return on;
+}
+
+/// One task of a threaded product: row tiles [ti0, ti1) of column block tj (parts row chunks per block).
+struct Avx512GemmTasks {
+  bool ta, tb;
+  std::int64_t m, n, k;
+  float alpha, beta;
+  const float* a;
+  std::int64_t lda;
+  const float* b;
+  std::int64_t ldb;
+  float* c;
+  std::int64_t ldc;
+  std::int64_t tm, parts;
+  void operator()(const std::int64_t t) const {
+    const std::int64_t tj = t / parts, part = t % parts;
+    const std::int64_t ti0 = part * tm / parts, ti1 = (part + 1) * tm / parts;
+    avx512_gemm::gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ti0, ti1, tj);
+  }
+};
+
+/// Many products: each on one thread.
+struct Avx512GemmBatch {
+  bool ta, tb;
+  std::int64_t m, n, k;
+  float alpha, beta;
+  const float* a;
+  std::int64_t lda, sa;
+  const float* b;
+  std::int64_t ldb, sb;
+  float* c;
+  std::int64_t ldc, sc;
+  void operator()(const std::int64_t i) const {
+    avx512_gemm::gemm_serial(ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+  }
+};
+
+/// The host AVX-512 kernel; false where it does not apply (device space, not float, non-unit inner stride,
+/// or, unless forced, N < 24 (a 32-wide micro-kernel wastes most of its lanes there) or DCSLDM_GEMM=blas).
+template <class ExecSpace, class A3, class B3, class C3>
+bool gemm_host_avx512_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<value_t<C3>> alpha,
+                              const A3& a, const B3& b, accum_t<value_t<C3>> beta, const C3& c,
+                              std::int64_t m, std::int64_t n, std::int64_t k, bool forced) {
+  if constexpr (!compat::is_host_space_v<ExecSpace> || !std::is_same_v<value_t<C3>, float> ||
+                !std::is_same_v<value_t<A3>, float> || !std::is_same_v<value_t<B3>, float>) {
+    return false;
+  } else {
+    if (!forced && (n < 24 || !host_avx512_gemm_enabled())) return false;
+    const std::int64_t lda = leading_dim(a, 1), ldb = leading_dim(b, 1), ldc = leading_dim(c, 1);
+    if (lda < 0 || ldb < 0 || ldc < 0) return false;
+    const bool ta = op_a == Op::T, tb = op_b == Op::T;
+    const std::int64_t batch = c.extent(0);
+    const std::int64_t sa = a.stride(0), sb = b.stride(0), sc = c.stride(0);
+    const int threads = space.concurrency();
+    if (threads == 1) {
+      for (std::int64_t i = 0; i < batch; ++i)
+        avx512_gemm::gemm_serial(ta, tb, m, n, k, float(alpha), a.data() + i * sa, lda, b.data() + i * sb, ldb,
+                                 float(beta), c.data() + i * sc, ldc);
+    } else if (batch >= 2 * threads) {
+      Avx512GemmBatch f{ta, tb, m, n, k, float(alpha), float(beta), a.data(), lda, sa, b.data(), ldb, sb,
+                        c.data(), ldc, sc};
+      Kokkos::parallel_for("dcsldm::gemm_avx512_batched",
+                           Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>, Kokkos::IndexType<std::int64_t>>(space, 0, batch), f);
+    } else {
+      // One product at a time, its tiles spread over the threads: about 4 tasks per thread, each packing
+      // its column block of op(B) once (the packing is repeated per task, ~1/(2 kMC) of the work per chunk).
+      const std::int64_t tm = avx512_gemm::tiles_m(m), tn = avx512_gemm::tiles_n(n);
+      const std::int64_t want = (4 * threads + tn - 1) / tn;
+      const std::int64_t parts = want < tm ? want : tm;
+      for (std::int64_t i = 0; i < batch; ++i) {
+        Avx512GemmTasks f{ta, tb, m, n, k, float(alpha), float(beta), a.data() + i * sa, lda, b.data() + i * sb,
+                          ldb, c.data() + i * sc, ldc, tm, parts};
+        Kokkos::parallel_for("dcsldm::gemm_avx512",
+                             Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>, Kokkos::IndexType<std::int64_t>>(space, 0, tn * parts), f);
+      }
+    }
+    return true;
+  }
+}
+#endif
+
 template <class A3, class B3, class C3>
 void check_batched_shapes(const char* op, Op op_a, Op op_b, const A3& a, const B3& b, const C3& c,
                           std::int64_t& m, std::int64_t& n, std::int64_t& k) {
@@ -305,7 +405,19 @@ void gemm_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<value_t<C3>>
     Impl::scale_batched(space, beta, c);
     return;
   }
+#if defined(DCSLDM_HAVE_HOST_AVX512_GEMM)
+  if constexpr (std::is_same_v<Algo, gemm_algo::HostAvx512>) {
+    static_assert(compat::is_host_space_v<ExecSpace> && std::is_same_v<value_t<C3>, float>,
+                  "gemm_algo::HostAvx512 runs on host execution spaces with float Views");
+    DCSLDM_REQUIRE(Impl::gemm_host_avx512_batched(space, op_a, op_b, alpha, a, b, beta, c, m, n, k, true),
+                   "gemm_batched", "gemm_algo::HostAvx512 needs unit inner strides (m=", m, ", n=", n, ", k=", k,
+                   ")");
+    return;
+  }
   if constexpr (std::is_same_v<Algo, gemm_algo::Auto>)
+    if (Impl::gemm_host_avx512_batched(space, op_a, op_b, alpha, a, b, beta, c, m, n, k, false)) return;
+#endif
+  if constexpr (std::is_same_v<Algo, gemm_algo::Auto> || std::is_same_v<Algo, gemm_algo::Vendor>)
     if (Impl::gemm_vendor_batched(space, op_a, op_b, alpha, a, b, beta, c, m, n, k)) return;
   Impl::gemm_portable_batched(space, op_a, op_b, alpha, a, b, beta, c, m, n, k);
 }
