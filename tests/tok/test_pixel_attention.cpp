@@ -251,6 +251,40 @@ void check_neighbour_gradients(const PixelCase& c) {
   test::check_gradient("neighbour drel", space, rel, drel, loss, 1e-5, c.fd_tol, 40);
 }
 
+/// The float forward (the host patch kernel, with its AVX-512 form for <= 32 keys and head size 16 where
+/// compiled) against the double forward of the same inputs: outputs and log-sum-exps.
+template <class ExecSpace>
+void check_neighbour_float_forward(const PixelCase& c) {
+  using Mem = typename ExecSpace::memory_space;
+  ExecSpace space;
+  const auto grid = tok::make_patch_grid(c.t, c.h, c.w, c.gt, c.gh, c.gw);
+  auto tab = tok::make_patch_tables<Mem>(grid);
+  const int npix = grid.num_pixels(), rows = grid.num_patches() * c.n;
+  View2<double, Mem> q("q", npix, c.e), rel("rel", 27 * c.n, c.e);
+  View3<double, Mem> kv("kv", c.b, rows, 2 * c.e), y("y", c.b, npix, c.e);
+  test::fill_uniform(q, 451, -2, 2);
+  test::fill_uniform(kv, 452, -2, 2);
+  test::fill_uniform(rel, 453);
+  View2<float, Mem> qf("qf", npix, c.e), relf("relf", 27 * c.n, c.e);
+  View3<float, Mem> kvf("kvf", c.b, rows, 2 * c.e), yf("yf", c.b, npix, c.e);
+  Kokkos::deep_copy(qf, q);
+  Kokkos::deep_copy(relf, rel);
+  Kokkos::deep_copy(kvf, kv);
+  // The double run on the float-rounded inputs, so the difference is the float arithmetic only.
+  Kokkos::deep_copy(q, qf);
+  Kokkos::deep_copy(rel, relf);
+  Kokkos::deep_copy(kv, kvf);
+  auto cache = tok::make_neighbour_cache<double, Mem>(c.b, grid, c.n, c.e, c.heads);
+  auto cachef = tok::make_neighbour_cache<float, Mem>(c.b, grid, c.n, c.e, c.heads);
+  tok::neighbour_attention_forward(space, q, kv, rel, tab, c.n, c.heads, y, cache);
+  tok::neighbour_attention_forward(space, qf, kvf, relf, tab, c.n, c.heads, yf, cachef);
+  const double ey = test::rel_error(test::to_doubles(yf), test::to_doubles(y));
+  const double el = test::rel_error(test::to_doubles(cachef.lse), test::to_doubles(cache.lse));
+  INFO(c << ": y rel err " << ey << ", lse rel err " << el);
+  CHECK(ey < 2e-6);
+  CHECK(el < 2e-6);
+}
+
 /// Outputs and gradients of both ops on one space, float.
 struct PixelRun {
   std::vector<double> pool_y, pool_dkv, pool_dq, nb_y, nb_dq, nb_dkv, nb_drel;
@@ -425,6 +459,16 @@ TEMPLATE_LIST_TEST_CASE("neighbour attention gradients match finite differences"
   check_neighbour_gradients<TestType>({1, 5, 7, 1, 2, 3, 2, 3, 4, 2});
   check_neighbour_gradients<TestType>({1, 5, 6, 1, 2, 2, 1, 1, 140, 2});
   check_neighbour_gradients<TestType>({1, 3, 3, 1, 3, 3, 0, 2, 4, 2});
+}
+
+TEMPLATE_LIST_TEST_CASE("neighbour attention in float matches double", "[tok][pixel_attention]", ExecSpaces) {
+  // n = 1 and head size 16 (the shipped models; the AVX-512 form where compiled): an image (9 neighbours, edge
+  // patches fewer), a video (27), a batch of 2 with a non-integer patch size; then head sizes 8 and 32.
+  check_neighbour_float_forward<TestType>({1, 28, 28, 1, 7, 7, 1, 1, 64, 4});
+  check_neighbour_float_forward<TestType>({3, 10, 12, 3, 3, 4, 1, 1, 32, 2});
+  check_neighbour_float_forward<TestType>({1, 23, 31, 1, 5, 7, 2, 1, 32, 2});
+  check_neighbour_float_forward<TestType>({1, 9, 9, 1, 3, 3, 1, 1, 16, 2});
+  check_neighbour_float_forward<TestType>({1, 9, 9, 1, 3, 3, 1, 1, 64, 2});
 }
 
 TEST_CASE("pixel attention is deterministic and agrees across backends", "[tok][pixel_attention]") {

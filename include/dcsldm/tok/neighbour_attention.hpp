@@ -236,6 +236,12 @@ struct NeighbourForwardPatches {
   /// weight) keys and HD = hd (0: hd at run time).
   template <int NK, int HD>
   void pixels(int b, int h, const A* kt, const T* const* vrow, int nk, const Range& rg) const {
+#if defined(__AVX512F__)
+    if constexpr (NK == 32 && HD == 16 && std::is_same_v<T, float> && std::is_same_v<A, float>) {
+      pixels_avx512_32x16(b, h, kt, vrow, nk, rg);
+      return;
+    }
+#endif
     const int hdr = HD > 0 ? HD : hd;
     const long long f0 = first, f1 = (long long)first + npix;
     A s[NK], acc[HD > 0 ? HD : max_dim];
@@ -272,6 +278,54 @@ struct NeighbourForwardPatches {
         }
       }
   }
+
+#if defined(__AVX512F__)
+  /// pixels<32, 16> for float with AVX-512 (the shipped models' shape: up to 32 keys, head dimension 16): the
+  /// scores of a pixel in two registers, the softmax on them (keys past nk masked), the weighted value sum in
+  /// four accumulators (keys round-robin) added at the end. The generic loop keeps the scores in memory and
+  /// reduces them with scalar code (measured ~4x slower at 112 px, docs/performance.md).
+  void pixels_avx512_32x16(int b, int h, const float* kt, const float* const* vrow, int nk, const Range& rg) const {
+    const long long f0 = first, f1 = (long long)first + npix;
+    const __mmask16 valid0 = __mmask16(nk >= 16 ? 0xFFFFu : (1u << nk) - 1u);
+    const __mmask16 valid1 = __mmask16(nk >= 32 ? 0xFFFFu : nk > 16 ? (1u << (nk - 16)) - 1u : 0u);
+    const __m512 lowest = _mm512_set1_ps(-3.0e38f), vscale = _mm512_set1_ps(float(scale));
+    alignas(64) float w[32];
+    for (int t = rg.t0; t < rg.t1; ++t)
+      for (int yy = rg.y0; yy < rg.y1; ++yy) {
+        const long long row = ((long long)t * g.h + yy) * g.w;
+        const int xa = int(row + rg.x0 < f0 ? f0 - row : rg.x0), xb = int(row + rg.x1 > f1 ? f1 - row : rg.x1);
+        for (int x = xa; x < xb; ++x) {
+          const int li = int(row + x - f0);
+          const float* qi = &q(li, h * hd);
+          __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+          for (int d = 0; d < 16; ++d) {
+            const __m512 qd = _mm512_set1_ps(qi[d]);
+            s0 = _mm512_fmadd_ps(qd, _mm512_loadu_ps(kt + d * max_keys), s0);
+            s1 = _mm512_fmadd_ps(qd, _mm512_loadu_ps(kt + d * max_keys + 16), s1);
+          }
+          s0 = _mm512_mask_mov_ps(lowest, valid0, _mm512_mul_ps(s0, vscale));
+          s1 = _mm512_mask_mov_ps(lowest, valid1, _mm512_mul_ps(s1, vscale));
+          const float m = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
+          const __m512 vm = _mm512_set1_ps(m);
+          const __m512 w0 = _mm512_maskz_mov_ps(valid0, math::fast_exp_avx512(_mm512_sub_ps(s0, vm)));
+          const __m512 w1 = _mm512_maskz_mov_ps(valid1, math::fast_exp_avx512(_mm512_sub_ps(s1, vm)));
+          const float l = _mm512_reduce_add_ps(_mm512_add_ps(w0, w1));
+          _mm512_store_ps(w, w0);
+          _mm512_store_ps(w + 16, w1);
+          __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+          int k = 0;
+          for (; k + 4 <= nk; k += 4)
+            for (int u = 0; u < 4; ++u)
+              acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(w[k + u]), _mm512_loadu_ps(vrow[k + u]), acc[u]);
+          for (int u = 0; k < nk; ++k, ++u)
+            acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(w[k]), _mm512_loadu_ps(vrow[k]), acc[u]);
+          const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+          _mm512_storeu_ps(&y(b, li, h * hd), _mm512_mul_ps(sum, _mm512_set1_ps(1.0f / l)));
+          lse(b, li, h) = m + math::log(l);
+        }
+      }
+  }
+#endif
 };
 
 /// Shared part of the backward kernels: the views and the probability / score-gradient of one key.
