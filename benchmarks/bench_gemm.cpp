@@ -8,6 +8,8 @@
 // portable}; "dcsldm" is gemm() as the layers call it (gemm_algo::Auto: the host AVX-512 kernel where it is
 // compiled, else BLAS); "cblas" calls cblas_sgemm directly on the same buffers with the same thread count, so
 // cblas / dcsldm is the AVX-512 kernel's gain over the BLAS (or, without it, the cost of the dispatch).
+// Every variant is checked before it is timed: one product on a zeroed C against double-precision dot products
+// at 61 sampled entries (relative error > 1e-4 fails the case).
 #include "bench_common.hpp"
 
 #include <dcsldm/linalg/gemm.hpp>
@@ -16,7 +18,12 @@
 #include <cblas.h>
 #endif
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
 #include <string>
+#include <typeinfo>
 
 namespace dcsldm::bench {
 namespace {
@@ -57,10 +64,52 @@ GemmBuffers make_buffers(const GemmCase& gc, int tokens, int width) {
   return g;
 }
 
+/// max |C - ref| / max |ref| over sampled entries of C = op(A) op(B) (C as one call with beta = 0 left it).
+double sampled_error(const GemmCase& gc, const GemmBuffers& g) {
+  auto a = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), g.a);
+  auto b = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), g.b);
+  auto c = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), g.c);
+  double err = 0, ref_max = 0;
+  for (int s = 0; s < 61; ++s) {
+    const int i = int((std::int64_t(s) * 7919) % g.m), j = int((std::int64_t(s) * 104729 + 13) % g.n);
+    double ref = 0;
+    for (int p = 0; p < g.k; ++p)
+      ref += double(gc.op_a == Op::N ? a(i, p) : a(p, i)) * double(gc.op_b == Op::N ? b(p, j) : b(j, p));
+    err = std::max(err, std::abs(double(c(i, j)) - ref));
+    ref_max = std::max(ref_max, std::abs(ref));
+  }
+  return ref_max > 0 ? err / ref_max : err;
+}
+
+/// Checks a variant once per case (Google Benchmark calls a case several times): `call_zero_beta` computes
+/// C = op(A) op(B) into g.c. False (case skipped with the error) if it differs from the reference.
+template <class Call>
+bool check_variant(benchmark::State& state, const std::string& key, const GemmCase& gc, const GemmBuffers& g,
+                   const Call& call_zero_beta) {
+  static std::map<std::string, double> checked;
+  if (!checked.count(key)) {
+    call_zero_beta();
+    Kokkos::fence();
+    checked[key] = sampled_error(gc, g);
+  }
+  const double err = checked[key];
+  if (!(err <= 1e-4)) {
+    state.SkipWithError(("variant differs from the double-precision reference: relative error " +
+                         std::to_string(err)).c_str());
+    return false;
+  }
+  state.counters["rel_err_vs_double"] = err;
+  return true;
+}
+
 template <class Algo>
 void run_dcsldm(benchmark::State& state, GemmCase gc, int tokens, int width) {
   GemmBuffers g = make_buffers(gc, tokens, width);
   const Exec space;
+  const std::string key = std::string(gc.name) + typeid(Algo).name() + std::to_string(tokens) + "x" + std::to_string(width);
+  if (!check_variant(state, key, gc, g,
+                     [&] { gemm<Algo>(space, gc.op_a, gc.op_b, 1.0f, g.a, g.b, 0.0f, g.c); }))
+    return;
   gemm<Algo>(space, gc.op_a, gc.op_b, 1.0f, g.a, g.b, gc.beta, g.c);  // warm-up (thread pools, caches)
   space.fence();
   for (auto _ : state) {
@@ -83,6 +132,12 @@ void run_cblas(benchmark::State& state, GemmCase gc, int tokens, int width) {
     cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, 1.0f, g.a.data(), lda, g.b.data(), ldb, gc.beta,
                 g.c.data(), ldc);
   };
+  const std::string key = std::string(gc.name) + "cblas" + std::to_string(tokens) + "x" + std::to_string(width);
+  if (!check_variant(state, key, gc, g, [&] {
+        cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, 1.0f, g.a.data(), lda, g.b.data(), ldb, 0.0f,
+                    g.c.data(), ldc);
+      }))
+    return;
   call();
   for (auto _ : state) {
     call();
