@@ -150,6 +150,12 @@ TEMPLATE_LIST_TEST_CASE("gemm: the host AVX-512 kernel", "[linalg][gemm]", ExecS
     check_gemm_golden<gemm_algo::HostAvx512, TestType, float>();
     check_gemm_sizes<gemm_algo::HostAvx512, TestType, float>();
     check_avx512_bitwise<TestType>();
+    // A column-major operand (inner stride != 1) is refused by name, not computed wrongly.
+    using Mem = typename TestType::memory_space;
+    Kokkos::View<float**, Kokkos::LayoutLeft, Mem> a("a", 3, 4);
+    View2<float, Mem> b("b", 4, 2), c("c", 3, 2);
+    CHECK_THROWS_WITH(gemm<gemm_algo::HostAvx512>(TestType(), Op::N, Op::N, 1, a, b, 0, c),
+                      Catch::Contains("gemm_algo::HostAvx512 needs unit inner strides") && Catch::Contains("m=3"));
   }
 }
 #endif

@@ -14,7 +14,6 @@
 #include <dcsldm/core/compat.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
-
 #include <dcsldm/linalg/gemm_host_avx512.hpp>
 
 #include <cstdint>
@@ -333,6 +332,7 @@ bool gemm_host_avx512_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<
     const std::int64_t batch = c.extent(0);
     const std::int64_t sa = a.stride(0), sb = b.stride(0), sc = c.stride(0);
     const int threads = space.concurrency();
+    using Policy = Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>, Kokkos::IndexType<std::int64_t>>;
     if (threads == 1) {
       for (std::int64_t i = 0; i < batch; ++i)
         avx512_gemm::gemm_serial(ta, tb, m, n, k, float(alpha), a.data() + i * sa, lda, b.data() + i * sb, ldb,
@@ -340,8 +340,7 @@ bool gemm_host_avx512_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<
     } else if (batch >= 2 * threads) {
       Avx512GemmBatch f{ta, tb, m, n, k, float(alpha), float(beta), a.data(), lda, sa, b.data(), ldb, sb,
                         c.data(), ldc, sc};
-      Kokkos::parallel_for("dcsldm::gemm_avx512_batched",
-                           Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>, Kokkos::IndexType<std::int64_t>>(space, 0, batch), f);
+      Kokkos::parallel_for("dcsldm::gemm_avx512_batched", Policy(space, 0, batch), f);
     } else {
       // One product at a time, its tiles spread over the threads: about 4 tasks per thread, each packing
       // its column block of op(B) once (the packing is repeated per task, ~1/(2 kMC) of the work per chunk).
@@ -351,8 +350,7 @@ bool gemm_host_avx512_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<
       for (std::int64_t i = 0; i < batch; ++i) {
         Avx512GemmTasks f{ta, tb, m, n, k, float(alpha), float(beta), a.data() + i * sa, lda, b.data() + i * sb,
                           ldb, c.data() + i * sc, ldc, tm, parts};
-        Kokkos::parallel_for("dcsldm::gemm_avx512",
-                             Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>, Kokkos::IndexType<std::int64_t>>(space, 0, tn * parts), f);
+        Kokkos::parallel_for("dcsldm::gemm_avx512", Policy(space, 0, tn * parts), f);
       }
     }
     return true;

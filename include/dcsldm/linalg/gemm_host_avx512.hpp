@@ -17,7 +17,8 @@
 //     (kMC*kKC + kKC*kNC floats, 376 KiB), allocated once;
 //   - tiles are independent, so a caller may run tiles (or whole products) on different threads.
 // Available only when the translation unit is compiled with AVX-512F (e.g. -march=native on such a CPU);
-// DCSLDM_HAVE_HOST_AVX512_GEMM tells. gemm() in linalg/gemm.hpp uses it for float on host spaces.
+// DCSLDM_HAVE_HOST_AVX512_GEMM tells; defining DCSLDM_NO_HOST_AVX512_GEMM leaves it out. gemm() in
+// linalg/gemm.hpp uses it for float on host spaces.
 #pragma once
 
 #if defined(__AVX512F__) && !defined(DCSLDM_NO_HOST_AVX512_GEMM)
@@ -52,6 +53,9 @@ inline float* thread_buffer() {
   }
   return buf.get();
 }
+
+/// Mask of the first n of 16 lanes (n <= 0: none, n >= 16: all).
+inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n > 0 ? n : 0)) - 1u); }
 
 /// Transposes a 16 x 16 block: rows r < nrows of src (row stride ld, 16 floats each; rows past nrows read as
 /// zero) -> col[c] = (src[0][c], ..., src[15][c]). Unpack and shuffle within 128-bit lanes (4 x 4 blocks), then
@@ -92,12 +96,12 @@ inline void pack_a(bool trans, const float* a, std::int64_t lda, std::int64_t i0
       for (; p + 16 <= kc; p += 16) {
         __m512 col[16];
         transpose16(src + p, lda, mr, col);
-        for (int q = 0; q < 16; ++q) _mm512_mask_storeu_ps(dst + (p + q) * kMR, __mmask16((1u << kMR) - 1u), col[q]);
+        for (int q = 0; q < 16; ++q) _mm512_mask_storeu_ps(dst + (p + q) * kMR, lane_mask(kMR), col[q]);
       }
       for (; p < kc; ++p)
         for (int r = 0; r < kMR; ++r) dst[p * kMR + r] = r < mr ? src[r * lda + p] : 0.0f;
     } else {  // op(A)(i, p) = a[p * lda + i]: for each p the mr values are contiguous
-      const __mmask16 mload = __mmask16((1u << mr) - 1u), mstore = __mmask16((1u << kMR) - 1u);
+      const __mmask16 mload = lane_mask(mr), mstore = lane_mask(kMR);
       for (int p = 0; p < kc; ++p)
         _mm512_mask_storeu_ps(dst + p * kMR, mstore, _mm512_maskz_loadu_ps(mload, a + (p0 + p) * lda + i0 + ir));
     }
@@ -112,8 +116,7 @@ inline void pack_b(bool trans, const float* b, std::int64_t ldb, std::int64_t p0
     const int nr = nc - jr < kNR ? nc - jr : kNR;
     float* dst = out + std::size_t(jr) * kc;
     if (!trans) {  // op(B)(p, j) = b[p * ldb + j]: contiguous in j
-      const __mmask16 m0 = __mmask16(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
-      const __mmask16 m1 = __mmask16(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+      const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
       for (int p = 0; p < kc; ++p) {
         const float* src = b + (p0 + p) * ldb + j0 + jr;
         _mm512_store_ps(dst + p * kNR, _mm512_maskz_loadu_ps(m0, src));
@@ -135,8 +138,6 @@ inline void pack_b(bool trans, const float* b, std::int64_t ldb, std::int64_t p0
     }
   }
 }
-
-inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n > 0 ? n : 0)) - 1u); }
 
 /// C(0..mr, 0..nr) (row stride ldc) = alpha * acc + (first ? beta * C : C), the 14 x 32 micro-kernel on packed
 /// panels ap (kc x kMR) and bp (kc x kNR). first: this is K's first block (beta applies, or C is ignored when
