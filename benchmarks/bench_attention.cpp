@@ -1,6 +1,7 @@
 // benchmarks/bench_attention.cpp: multi-head self-attention forward and backward (dcsldm/nn/attention.hpp)
 // at the models' shapes (tokenizer encoder: 81 tokens x batch 32; DiT: 32 tokens x batch 64) and two longer
-// sequences, registered only when that header exists.
+// sequences, and one DiT sampling step's (2 x 32 tokens, level-causal mask), registered only when that header
+// exists.
 //
 // Variants: `dcsldm` is the library's default (on host spaces the fused per-(batch, head) kernel),
 // `blocked` the query-blocked GEMM path (AttentionWorkspace::fused = false; what devices run). Before a
@@ -9,7 +10,7 @@
 //
 // FLOP per forward: q, k, v, o projections 4 * 2 B T C^2, scores and P V 2 * 2 B T^2 C (full mask;
 // softmax not counted). Backward: twice the forward's GEMM FLOP. Names:
-// attention_{fwd,bwd}/{dcsldm,blocked}/B:<B>/T:<T>/C:<C>/H:<H>.
+// attention_{fwd,bwd}/{dcsldm,blocked}/B:<B>/T:<T>/C:<C>/H:<H>[/mask:level].
 #include "bench_common.hpp"
 
 #if __has_include(<dcsldm/nn/attention.hpp>) && !defined(DCSLDM_BENCH_NO_ATTENTION)
@@ -31,8 +32,19 @@ namespace {
 
 struct AttnShape {
   int b, t, c, h;
+  bool level = false;  // the DiT's level-causal mask (levels of 4, 4, 8, 16 tokens) instead of the full one
 };
-constexpr AttnShape kAttnShapes[] = {{32, 81, 128, 4}, {64, 32, 128, 4}, {8, 256, 256, 4}, {1, 1024, 512, 8}};
+// The last: one sampling step of the shipped DiT at batch 1 with guidance (2 sequences).
+constexpr AttnShape kAttnShapes[] = {{32, 81, 128, 4}, {64, 32, 128, 4},       {8, 256, 256, 4},
+                                     {1, 1024, 512, 8}, {2, 32, 128, 4, true}};
+
+/// The mask of a shape: full, or level-causal over levels of 4, 4, 8, 16, ... tokens (t = 32: the DiT's).
+nn::AttentionMask<Mem> make_mask(const AttnShape& s) {
+  if (!s.level) return nn::make_full_mask<Mem>();
+  std::vector<int> levels(std::size_t(s.t));
+  for (int i = 0; i < s.t; ++i) levels[std::size_t(i)] = i < 4 ? 0 : (i < 8 ? 1 : (i < 16 ? 2 : 3 + (i - 16) / 16));
+  return nn::make_level_causal_mask<Mem>(levels);
+}
 
 template <class T>
 nn::Linear<T, Mem> make_linear(int out, int in, std::uint32_t seed) {
@@ -58,12 +70,12 @@ nn::Attention<T, Mem> make_attention(int c, int h, std::uint32_t seed) {
 template <class T>
 struct AttnSetup {
   nn::Attention<T, Mem> p, g;
-  nn::AttentionMask<Mem> mask = nn::make_full_mask<Mem>();
+  nn::AttentionMask<Mem> mask;
   nn::AttentionCache<T, Mem> cache;
   nn::AttentionWorkspace<T, Mem> ws;
   V3<T> x, y, dy, dx;
   AttnSetup(const AttnShape& s, bool fused)
-      : p(make_attention<T>(s.c, s.h, 10)), g(make_attention<T>(s.c, s.h, 20)),
+      : p(make_attention<T>(s.c, s.h, 10)), g(make_attention<T>(s.c, s.h, 20)), mask(make_mask(s)),
         cache(nn::make_attention_cache<T, Mem>(s.b, s.t, s.t, p)),
         ws(nn::make_attention_workspace<T, Mem>(s.b, s.t, s.t, p)), x("x", s.b, s.t, s.c), y("y", s.b, s.t, s.c),
         dy("dy", s.b, s.t, s.c), dx("dx", s.b, s.t, s.c) {
@@ -117,7 +129,7 @@ void run_attention(benchmark::State& state, AttnShape s, bool backward, bool fus
   // Google Benchmark calls this several times per case (iteration estimate, repetitions): check once.
   static std::map<std::string, double> checked;
   const std::string key = std::to_string(s.b) + "/" + std::to_string(s.t) + "/" + std::to_string(s.c) + "/" +
-                          std::to_string(s.h) + (fused ? "/fused" : "/blocked");
+                          std::to_string(s.h) + (s.level ? "/level" : "") + (fused ? "/fused" : "/blocked");
   if (!checked.count(key)) checked[key] = attention_variant_error(s, fused);
   const AttnSetup<float> a(s, fused);
   if (!time_checked_variant(state, checked[key], a, backward)) return;
@@ -126,7 +138,7 @@ void run_attention(benchmark::State& state, AttnShape s, bool backward, bool fus
 
 std::string attn_name(const char* what, const char* variant, const AttnShape& s) {
   return std::string("attention_") + what + "/" + variant + "/B:" + std::to_string(s.b) + "/T:" + std::to_string(s.t) +
-         "/C:" + std::to_string(s.c) + "/H:" + std::to_string(s.h);
+         "/C:" + std::to_string(s.c) + "/H:" + std::to_string(s.h) + (s.level ? "/mask:level" : "");
 }
 
 }  // namespace

@@ -38,6 +38,26 @@ TEST_CASE("fast_exp_avx512 is within a few ulp of exp over its whole range, ever
   _mm512_store_ps(out, dcsldm::math::fast_exp_avx512(_mm512_load_ps(in)));
   for (int l = 0; l < 16; ++l) REQUIRE((std::isfinite(out[l]) && out[l] > 0.f));
 }
+
+TEST_CASE("fast_tanh_avx512 keeps fast_tanh's precision on every lane, both signs", "[core][fast_math]") {
+  double worst_rel = 0, worst_abs = 0;
+  alignas(64) float in[16], out[16];
+  for (double u0 = -12.0; u0 <= 12.0; u0 += 16.0 / 8192) {
+    for (int l = 0; l < 16; ++l) in[l] = float(u0 + l / 8192.0);
+    _mm512_store_ps(out, dcsldm::math::fast_tanh_avx512(_mm512_load_ps(in)));
+    for (int l = 0; l < 16; ++l) {
+      const double ref = std::tanh(double(in[l]));
+      worst_abs = std::max(worst_abs, std::abs(double(out[l]) - ref));
+      if (std::abs(ref) > 1e-30) worst_rel = std::max(worst_rel, std::abs(double(out[l]) - ref) / std::abs(ref));
+    }
+  }
+  INFO("max abs error " << worst_abs << ", max rel error " << worst_rel);
+  REQUIRE(worst_abs < 2.5e-7);
+  REQUIRE(worst_rel < 5e-7);
+  for (int l = 0; l < 16; ++l) in[l] = l % 2 ? -30.f : 1e-20f;
+  _mm512_store_ps(out, dcsldm::math::fast_tanh_avx512(_mm512_load_ps(in)));
+  for (int l = 0; l < 16; ++l) REQUIRE(out[l] == (l % 2 ? -1.f : 1e-20f));
+}
 #endif
 
 TEST_CASE("fast_tanh keeps relative precision near 0 and absolute precision elsewhere", "[core][fast_math]") {

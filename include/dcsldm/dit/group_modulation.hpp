@@ -6,6 +6,8 @@
 //
 //   modulate:        y(b, r, :) = x(b, r, :) * (1 + ada(c, sc:sc+D)) + ada(c, sh:sh+D),  c = 2b + (r >= split)
 //   gated residual:  y(b, r, :) = x(b, r, :) + ada(c, g:g+D) * h(b, r, :)
+// and, for the forward between two modulated branches, both with the LayerNorm between them in one pass over
+// each token row (group_residual_norm_modulate_forward; host spaces, same arithmetic as the three kernels).
 // Backward writes (=) the columns it owns in dada: one thread per (condition, d) sums over that
 // condition's rows in order (deterministic, no atomics); a condition without rows gets 0.
 #pragma once
@@ -13,6 +15,7 @@
 #include <dcsldm/core/elementwise.hpp>
 #include <dcsldm/core/error.hpp>
 #include <dcsldm/core/types.hpp>
+#include <dcsldm/nn/layer_norm.hpp>
 
 namespace dcsldm::dit {
 
@@ -152,6 +155,56 @@ struct GroupGateScale {
   }
 };
 
+/// One token row per work item (host): x1 = x + gate * h (when Residual), n = LayerNorm(x1) (no affine; the
+/// host LayerNormForward's sums), y = n * (1 + scale) + shift. Each value is computed by the same expression
+/// as in GroupGatedResidual, LayerNormForward and GroupModulate, so the results are those of the three. Rows
+/// are read through raw pointers (unit inner stride, checked at the launch): GCC does not vectorise these
+/// loops through 3-D View indexing.
+template <bool Residual, class T, class A>
+struct GroupResidualNormModulate {
+  const T* x;
+  const T* h;
+  const T* gada;
+  T* x1;
+  T* n;
+  A* mean;
+  A* rstd;
+  const T* ada;
+  T* y;
+  std::size_t gld, ald;  // row strides of gada and ada
+  int g, sh, sc, split, seq, d;
+  A eps;
+  void operator()(const int row) const {
+    const int b = row / seq, r = row % seq, c = cond_row(b, r, split);
+    const std::size_t o = std::size_t(row) * std::size_t(d);
+    T* KOKKOS_RESTRICT xr1 = x1 + o;
+    if constexpr (Residual) {
+      const T* KOKKOS_RESTRICT xr = x + o;
+      const T* KOKKOS_RESTRICT hr = h + o;
+      const T* KOKKOS_RESTRICT gr = gada + std::size_t(c) * gld + std::size_t(g);
+      for (int j = 0; j < d; ++j) xr1[j] = xr[j] + gr[j] * hr[j];
+    }
+    const A inv_d = d > 0 ? A(1) / A(d) : A(0);
+    const A mu = nn::Impl::lane_sum<A>(d, [&](int j) { return A(xr1[j]); }) * inv_d;
+    const A v = nn::Impl::lane_sum<A>(d, [&](int j) {
+      const A e = A(xr1[j]) - mu;
+      return e * e;
+    });
+    const A rs = math::rsqrt(v * inv_d + eps);
+    T* KOKKOS_RESTRICT nr = n + o;
+    T* KOKKOS_RESTRICT yr = y + o;
+    const T* KOKKOS_RESTRICT scr = ada + std::size_t(c) * ald + std::size_t(sc);
+    const T* KOKKOS_RESTRICT shr = ada + std::size_t(c) * ald + std::size_t(sh);
+    for (int j = 0; j < d; ++j) {
+      const T nv = T((A(xr1[j]) - mu) * rs);
+      nr[j] = nv;
+      yr[j] = T(A(nv) * (A(1) + A(scr[j])) + A(shr[j]));
+    }
+    mean[row] = mu;
+    rstd[row] = rs;
+  }
+};
+
 template <class XV, class AV>
 void check_group(const char* op, const XV& x, const AV& ada, int col, int split) {
   DCSLDM_REQUIRE(ada.extent(0) == 2 * x.extent(0), op, "ada has ", ada.extent(0), " rows, expected 2 B = ",
@@ -218,6 +271,60 @@ void group_gated_residual_backward(const ExecSpace& space, const DYV& dy, const 
     if (h.size() != 0)
       for_each_3d("dcsldm::group_gated_residual_dh", space, int(h.extent(0)), int(h.extent(1)), int(h.extent(2)),
                   Impl::GroupGateScale<DYV, AV, DHV>{dy, ada, dh, g, split});
+}
+
+/// The DiT's step from one branch to the next, all (B, S, D):
+///   x1 = x + gate * h     (gate = gada[:, g:g+D]; skipped, x1 = x, when h is empty (extent 0))
+///   n  = LayerNorm(x1)    (no affine, eps; mean and rstd (B*S) into `ln`)
+///   y  = n * (1 + scale) + shift   (shift = ada[:, sh:sh+D], scale = ada[:, sc:sc+D])
+/// with each token's condition row (the first `split` tokens 2b, the others 2b + 1). Equal to
+/// group_gated_residual_forward, nn::layer_norm_forward and group_modulate_forward in turn (device spaces run
+/// those three); on host spaces one pass per token row. x1, n and y must not overlap x or h (x1 may be x
+/// when h is empty); gada and ada may be the same View.
+template <class ExecSpace, class XV, class HV, class GV, class X1V, class NV, class T, class M, class AV, class YV>
+void group_residual_norm_modulate_forward(const ExecSpace& space, const XV& x, const HV& h, const GV& gada, int g,
+                                          int split, const X1V& x1, const NV& n, const nn::LayerNormCache<T, M>& ln,
+                                          double eps, const AV& ada, int sh, int sc, const YV& y) {
+  const char* op = "group_residual_norm_modulate_forward";
+  const bool residual = h.extent(0) != 0;
+  const std::size_t B = x.extent(0), S = x.extent(1), D = x.extent(2);
+  auto same = [&](const auto& v) { return v.extent(0) == B && v.extent(1) == S && v.extent(2) == D; };
+  DCSLDM_REQUIRE(same(x1) && same(n) && same(y) && (!residual || same(h)), op, "x is (", B, ", ", S, ", ", D,
+                 "); h (", h.extent(0), ", ", h.extent(1), ", ", h.extent(2), "), x1 (", x1.extent(0), ", ",
+                 x1.extent(1), ", ", x1.extent(2), "), n (", n.extent(0), ", ", n.extent(1), ", ", n.extent(2),
+                 ") and y (", y.extent(0), ", ", y.extent(1), ", ", y.extent(2), ") must match it (h may be empty)");
+  DCSLDM_REQUIRE(residual || x1.data() == x.data(), op, "without h, x1 must be x");
+  DCSLDM_REQUIRE(ln.mean.extent(0) == B * S && ln.rstd.extent(0) == B * S, op, "ln.mean / ln.rstd have ",
+                 ln.mean.extent(0), " / ", ln.rstd.extent(0), " entries, expected B * S = ", B * S);
+  if (residual) Impl::check_group(op, x, gada, g, split);
+  Impl::check_group(op, x, ada, sh, split);
+  Impl::check_group(op, x, ada, sc, split);
+  if (x.size() == 0) return;
+  using A = accum_t<T>;
+  const auto rows2 = [](const auto& v) {
+    return View2<value_t<std::decay_t<decltype(v)>>, M>(v.data(), v.extent(0) * v.extent(1), v.extent(2));
+  };
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    auto unit = [](const auto& v) { return v.span_is_contiguous() && v.stride(v.rank - 1) == 1; };
+    DCSLDM_REQUIRE(unit(x) && (!residual || unit(h)) && unit(x1) && unit(n) && unit(y) && gada.stride(1) == 1 &&
+                       ada.stride(1) == 1,
+                   op, "the host pass needs contiguous x, h, x1, n, y and unit column stride in gada and ada");
+    auto run = [&](auto tag) {
+      constexpr bool R = decltype(tag)::value;
+      Kokkos::parallel_for("dcsldm::group_residual_norm_modulate",
+                           Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, int(B * S)),
+                           Impl::GroupResidualNormModulate<R, T, A>{
+                               x.data(), h.data(), gada.data(), x1.data(), n.data(), ln.mean.data(), ln.rstd.data(),
+                               ada.data(), y.data(), std::size_t(gada.stride(0)), std::size_t(ada.stride(0)), g, sh,
+                               sc, split, int(S), int(D), A(eps)});
+    };
+    if (residual) run(std::true_type{});
+    else run(std::false_type{});
+  } else {
+    if (residual) group_gated_residual_forward(space, x, h, gada, g, split, x1);
+    nn::layer_norm_forward(space, rows2(x1), nn::LayerNorm<T, M>{}, rows2(n), ln, eps);
+    group_modulate_forward(space, n, ada, sh, sc, split, y);
+  }
 }
 
 }  // namespace dcsldm::dit

@@ -280,7 +280,7 @@ inline bool host_avx512_gemm_enabled() {
   return on;
 }
 
-/// One task of a threaded product: row tiles [ti0, ti1) of column block tj (parts row chunks per block).
+/// One task of a threaded product: part t of the partition (column part t / pm, row part t % pm).
 struct Avx512GemmTasks {
   bool ta, tb;
   std::int64_t m, n, k;
@@ -291,11 +291,12 @@ struct Avx512GemmTasks {
   std::int64_t ldb;
   float* c;
   std::int64_t ldc;
-  std::int64_t tm, parts;
+  avx512_gemm::Partition part;
+  const float* bias;
   void operator()(const std::int64_t t) const {
-    const std::int64_t tj = t / parts, part = t % parts;
-    const std::int64_t ti0 = part * tm / parts, ti1 = (part + 1) * tm / parts;
-    avx512_gemm::gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ti0, ti1, tj);
+    const std::int64_t q = t / part.pm, p = t % part.pm;
+    avx512_gemm::gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, part.row(p), part.row(p + 1),
+                            part.col(q), part.col(q + 1), bias);
   }
 };
 
@@ -310,17 +311,20 @@ struct Avx512GemmBatch {
   std::int64_t ldb, sb;
   float* c;
   std::int64_t ldc, sc;
+  const float* bias;
   void operator()(const std::int64_t i) const {
-    avx512_gemm::gemm_serial(ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+    avx512_gemm::gemm_serial(ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc, bias);
   }
 };
 
 /// The host AVX-512 kernel; false where it does not apply (device space, not float, non-unit inner stride,
 /// or, unless forced, N < 24 (a 32-wide micro-kernel wastes most of its lanes there) or DCSLDM_GEMM=blas).
+/// bias: n floats added to every row of every product (beta must be 0), or null.
 template <class ExecSpace, class A3, class B3, class C3>
 bool gemm_host_avx512_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<value_t<C3>> alpha,
                               const A3& a, const B3& b, accum_t<value_t<C3>> beta, const C3& c,
-                              std::int64_t m, std::int64_t n, std::int64_t k, bool forced) {
+                              std::int64_t m, std::int64_t n, std::int64_t k, bool forced,
+                              const float* bias = nullptr) {
   if constexpr (!compat::is_host_space_v<ExecSpace> || !std::is_same_v<value_t<C3>, float> ||
                 !std::is_same_v<value_t<A3>, float> || !std::is_same_v<value_t<B3>, float>) {
     return false;
@@ -336,27 +340,45 @@ bool gemm_host_avx512_batched(const ExecSpace& space, Op op_a, Op op_b, accum_t<
     if (threads == 1) {
       for (std::int64_t i = 0; i < batch; ++i)
         avx512_gemm::gemm_serial(ta, tb, m, n, k, float(alpha), a.data() + i * sa, lda, b.data() + i * sb, ldb,
-                                 float(beta), c.data() + i * sc, ldc);
+                                 float(beta), c.data() + i * sc, ldc, bias);
     } else if (batch >= 2 * threads) {
       Avx512GemmBatch f{ta, tb, m, n, k, float(alpha), float(beta), a.data(), lda, sa, b.data(), ldb, sb,
-                        c.data(), ldc, sc};
+                        c.data(), ldc, sc, bias};
       Kokkos::parallel_for("dcsldm::gemm_avx512_batched", Policy(space, 0, batch), f);
     } else {
-      // One product at a time, its tiles spread over the threads: about 4 tasks per thread, each packing
-      // its column block of op(B) once (the packing is repeated per task, ~1/(2 kMC) of the work per chunk).
-      const std::int64_t tm = avx512_gemm::tiles_m(m), tn = avx512_gemm::tiles_n(n);
-      const std::int64_t want = (4 * threads + tn - 1) / tn;
-      const std::int64_t parts = want < tm ? want : tm;
+      // One product at a time, cut into about 2 parts per thread (dynamic schedule): rows in multiples of
+      // the micro-kernel's 14, columns in multiples of its 32, so that small products (a weight gradient's
+      // 128 x 128, a sampling step's 64 rows) still split evenly (112-row tiles split a 128-row product
+      // 7:1). More parts balance better but repack more: 4 per thread measured slower for K = 1024.
+      const auto part = avx512_gemm::Partition::make(m, n, 2 * std::int64_t(threads));
       for (std::int64_t i = 0; i < batch; ++i) {
         Avx512GemmTasks f{ta, tb, m, n, k, float(alpha), float(beta), a.data() + i * sa, lda, b.data() + i * sb,
-                          ldb, c.data() + i * sc, ldc, tm, parts};
-        Kokkos::parallel_for("dcsldm::gemm_avx512", Policy(space, 0, tn * parts), f);
+                          ldb, c.data() + i * sc, ldc, part, bias};
+        Kokkos::parallel_for("dcsldm::gemm_avx512", Policy(space, 0, part.count()), f);
       }
     }
     return true;
   }
 }
 #endif
+
+/// C = op_a(A) op_b(B) + bias (bias (N) added to every row) in one pass where the host AVX-512 kernel runs it
+/// (gemm_algo::Auto's choice: float, host space, N >= 24, unit inner strides, k >= 1); false otherwise, and
+/// then nothing was written. Bit for bit C preset to the bias followed by gemm(..., beta = 1, C).
+template <class ExecSpace, class AV, class BV, class BiasV, class CV>
+bool gemm_bias_fused(const ExecSpace& space, Op op_a, Op op_b, const AV& a, const BV& b, const BiasV& bias,
+                     const CV& c) {
+#if defined(DCSLDM_HAVE_HOST_AVX512_GEMM)
+  if constexpr (std::is_same_v<value_t<BiasV>, float> && std::is_same_v<value_t<CV>, float>) {
+    const std::int64_t m = op_rows(op_a, a), k = op_cols(op_a, a), n = op_cols(op_b, b);
+    if (k == 0 || m == 0 || n == 0 || bias.extent(0) != std::size_t(n) || bias.stride(0) != 1) return false;
+    return gemm_host_avx512_batched(space, op_a, op_b, 1.0f, as_batch1(a), as_batch1(b), 0.0f, as_batch1(c), m, n, k,
+                                    false, bias.data());
+  }
+#endif
+  (void)space, (void)op_a, (void)op_b, (void)a, (void)b, (void)bias, (void)c;
+  return false;
+}
 
 template <class A3, class B3, class C3>
 void check_batched_shapes(const char* op, Op op_a, Op op_b, const A3& a, const B3& b, const C3& c,

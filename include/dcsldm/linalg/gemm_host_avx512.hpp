@@ -27,6 +27,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -141,9 +142,11 @@ inline void pack_b(bool trans, const float* b, std::int64_t ldb, std::int64_t p0
 
 /// C(0..mr, 0..nr) (row stride ldc) = alpha * acc + (first ? beta * C : C), the 14 x 32 micro-kernel on packed
 /// panels ap (kc x kMR) and bp (kc x kNR). first: this is K's first block (beta applies, or C is ignored when
-/// beta == 0); later blocks add.
+/// beta == 0); later blocks add. bias (nr entries, or null; only with beta == 0): added to every row in the
+/// first block, C = alpha * acc + bias, the bits of presetting C to the bias and running with beta = 1.
 inline void micro_kernel(int kc, const float* __restrict ap, const float* __restrict bp, float* c,
-                         std::int64_t ldc, int mr, int nr, float alpha, float beta, bool first) {
+                         std::int64_t ldc, int mr, int nr, float alpha, float beta, bool first,
+                         const float* bias = nullptr) {
 #define DCSLDM_AVX512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 #define DCSLDM_AVX512_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
   DCSLDM_AVX512_ROWS(DCSLDM_AVX512_DECL)
@@ -165,6 +168,9 @@ inline void micro_kernel(int kc, const float* __restrict ap, const float* __rest
   const __m512 va = _mm512_set1_ps(alpha);
   const bool keep = !first || beta != 0.0f;
   const __m512 vk = _mm512_set1_ps(first ? beta : 1.0f);
+  const bool add_bias = first && bias != nullptr;
+  const __m512 bias0 = add_bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 bias1 = add_bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
 #define DCSLDM_AVX512_STORE(r)                                                          \
   if (r < mr) {                                                                         \
     float* cr = c + std::int64_t(r) * ldc;                                              \
@@ -172,6 +178,9 @@ inline void micro_kernel(int kc, const float* __restrict ap, const float* __rest
     if (keep) {                                                                         \
       o0 = _mm512_fmadd_ps(vk, _mm512_maskz_loadu_ps(m0, cr), o0);                      \
       o1 = _mm512_fmadd_ps(vk, _mm512_maskz_loadu_ps(m1, cr + 16), o1);                 \
+    } else if (add_bias) {                                                              \
+      o0 = _mm512_add_ps(bias0, o0);                                                    \
+      o1 = _mm512_add_ps(bias1, o1);                                                    \
     }                                                                                   \
     _mm512_mask_storeu_ps(cr, m0, o0);                                                  \
     _mm512_mask_storeu_ps(cr + 16, m1, o1);                                             \
@@ -181,52 +190,79 @@ inline void micro_kernel(int kc, const float* __restrict ap, const float* __rest
 #undef DCSLDM_AVX512_ROWS
 }
 
-/// Column blocks of C (kNC wide) and row tiles (kMC high).
-inline std::int64_t tiles_m(std::int64_t m) { return (m + kMC - 1) / kMC; }
-inline std::int64_t tiles_n(std::int64_t n) { return (n + kNC - 1) / kNC; }
-
-/// Row tiles [ti0, ti1) of column block tj of C = alpha * op(A) op(B) + beta * C, on the calling thread. op(A) is (m, k),
-/// op(B) is (k, n), C is (m, n) with row stride ldc; k >= 1.
+/// Rows [i0, i1) and columns [j0, j1) of C = alpha * op(A) op(B) + beta * C (+ bias(j) on every row, when
+/// bias is not null; then beta must be 0), on the calling thread, in tiles of at most kMC x kNC. op(A) is
+/// (m, k), op(B) is (k, n), C is (m, n) with row stride ldc; k >= 1.
 inline void gemm_block(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                        const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-                       std::int64_t ldc, std::int64_t ti0, std::int64_t ti1, std::int64_t tj) {
+                       std::int64_t ldc, std::int64_t i0, std::int64_t i1, std::int64_t j0, std::int64_t j1,
+                       const float* bias = nullptr) {
+  (void)m, (void)n;
   float* const pa = thread_buffer();
   float* const pb = pa + std::size_t(kMC) * kKC;
-  const std::int64_t j0 = tj * kNC;
-  const int nc = int(n - j0 < kNC ? n - j0 : kNC);
-  // Row tiles [r0, r1) through K block p0: op(B)'s block packed once, each row tile's op(A) block in turn.
-  auto block = [&](std::int64_t r0, std::int64_t r1, std::int64_t p0) {
+  // Rows [r0, r1) of the column block at jb (nc wide) through K block p0: op(B)'s block packed once, each
+  // row tile's op(A) block in turn.
+  auto block = [&](std::int64_t r0, std::int64_t r1, std::int64_t jb, int nc, std::int64_t p0) {
     const int kc = int(k - p0 < kKC ? k - p0 : kKC);
-    pack_b(tb, b, ldb, p0, j0, kc, nc, pb);
-    for (std::int64_t ti = r0; ti < r1; ++ti) {
-      const std::int64_t i0 = ti * kMC;
-      const int mc = int(m - i0 < kMC ? m - i0 : kMC);
-      pack_a(ta, a, lda, i0, p0, mc, kc, pa);
+    pack_b(tb, b, ldb, p0, jb, kc, nc, pb);
+    for (std::int64_t it = r0; it < r1; it += kMC) {
+      const int mc = int(r1 - it < kMC ? r1 - it : kMC);
+      pack_a(ta, a, lda, it, p0, mc, kc, pa);
       for (int jr = 0; jr < nc; jr += kNR) {
         const int nr = nc - jr < kNR ? nc - jr : kNR;
         for (int ir = 0; ir < mc; ir += kMR) {
           const int mr = mc - ir < kMR ? mc - ir : kMR;
           micro_kernel(kc, pa + std::size_t(ir) * kc, pb + std::size_t(jr) * kc,
-                       c + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, alpha, beta, p0 == 0);
+                       c + (it + ir) * ldc + jb + jr, ldc, mr, nr, alpha, beta, p0 == 0,
+                       bias ? bias + jb + jr : nullptr);
         }
       }
     }
   };
-  if (k <= kKC) {  // one block of K: op(B) packed once for all row tiles
-    block(ti0, ti1, 0);
-  } else {  // several: each row tile runs through K with its C tile hot (op(B)'s blocks packed per row tile)
-    for (std::int64_t ti = ti0; ti < ti1; ++ti)
-      for (std::int64_t p0 = 0; p0 < k; p0 += kKC) block(ti, ti + 1, p0);
+  for (std::int64_t jb = j0; jb < j1; jb += kNC) {
+    const int nc = int(j1 - jb < kNC ? j1 - jb : kNC);
+    if (k <= kKC) {  // one block of K: op(B) packed once for all row tiles
+      block(i0, i1, jb, nc, 0);
+    } else {  // several: each row tile runs through K with its C tile hot (op(B)'s blocks packed per row tile)
+      for (std::int64_t it = i0; it < i1; it += kMC) {
+        const std::int64_t ie = i1 - it < kMC ? i1 : it + kMC;
+        for (std::int64_t p0 = 0; p0 < k; p0 += kKC) block(it, ie, jb, nc, p0);
+      }
+    }
   }
 }
 
 /// The whole product on the calling thread.
 inline void gemm_serial(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                         const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-                        std::int64_t ldc) {
-  const std::int64_t tm = tiles_m(m), tn = tiles_n(n);
-  for (std::int64_t tj = 0; tj < tn; ++tj) gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, tm, tj);
+                        std::int64_t ldc, const float* bias = nullptr) {
+  gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, m, 0, n, bias);
 }
+
+/// How a threaded product is cut: C into pm row parts (boundaries on multiples of kMR) times pn column parts
+/// (multiples of kNR), part (q, p) covering rows [row(p), row(p + 1)) and columns [col(q), col(q + 1)).
+/// About `tasks` parts, in the proportion that repacks the least: a row part repacks its columns of op(B)
+/// (k x n / pn per part), a column part its rows of op(A) (m / pm x k), so pm / pn ~ m / n.
+struct Partition {
+  std::int64_t m, n, pm, pn;
+  static Partition make(std::int64_t m, std::int64_t n, std::int64_t tasks) {
+    const std::int64_t um = (m + kMR - 1) / kMR, un = (n + kNR - 1) / kNR;
+    std::int64_t pm = std::int64_t(std::sqrt(double(tasks) * double(m) / double(n)) + 0.5);
+    pm = pm < 1 ? 1 : (pm > um ? um : pm);
+    std::int64_t pn = (tasks + pm - 1) / pm;
+    pn = pn > un ? un : pn;
+    return {m, n, pm, pn};
+  }
+  std::int64_t count() const { return pm * pn; }
+  std::int64_t row(std::int64_t p) const {
+    const std::int64_t um = (m + kMR - 1) / kMR, r = (p * um / pm) * kMR;
+    return r < m ? r : m;
+  }
+  std::int64_t col(std::int64_t q) const {
+    const std::int64_t un = (n + kNR - 1) / kNR, j = (q * un / pn) * kNR;
+    return j < n ? j : n;
+  }
+};
 
 }  // namespace dcsldm::Impl::avx512_gemm
 

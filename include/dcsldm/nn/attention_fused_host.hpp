@@ -45,6 +45,14 @@ inline void unit_gemm(Op a_op, Op b_op, int m, int n, int k, T alpha, const T* a
       for (int j = 0; j < n; ++j) c[std::size_t(i) * ldc + j] = beta == T(0) ? T(0) : beta * c[std::size_t(i) * ldc + j];
     return;
   }
+#if defined(DCSLDM_HAVE_HOST_AVX512_GEMM)
+  if constexpr (std::is_same_v<T, float>) {
+    if (dcsldm::Impl::host_avx512_gemm_enabled()) {
+      dcsldm::Impl::avx512_gemm::gemm_serial(a_op == Op::T, b_op == Op::T, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
+#endif
 #if defined(DCSLDM_HAVE_CBLAS)
   dcsldm::Impl::cblas_gemm_rm<T>(a_op, b_op, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
@@ -84,6 +92,85 @@ inline void probabilities_row(const AttentionMask<M>& m, int qi, int tk, T lse, 
     row[j] = m.template allowed_as<K>(qi, j) ? e : T(0);
   }
 }
+
+#if defined(__AVX512F__)
+/// The mask of keys [j0, j0 + 16) of query qi as lane bits (lanes past tk clear): arithmetic for the full
+/// and causal kinds, a gather of the keys' group ids and one compare for the level-causal ones.
+template <MaskKind K, class M>
+inline __mmask16 allowed_lanes(const AttentionMask<M>& m, int qi, int j0, int tk) {
+  const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+  if constexpr (K == MaskKind::Full) {
+    (void)m, (void)qi;
+    return all;
+  } else if constexpr (K == MaskKind::Causal) {
+    (void)m;
+    const int n = qi - j0 + 1;  // keys j0 .. qi
+    return n <= 0 ? __mmask16(0) : (n >= 16 ? all : __mmask16(all & ((1u << n) - 1u)));
+  } else if constexpr (K == MaskKind::LevelCausal || K == MaskKind::SegmentLevelCausal) {
+    const int* kg = m.k_groups.data();
+    const int ld = int(m.k_groups.stride(0));
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_add_epi32(_mm512_set1_epi32(j0), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+        _mm512_set1_epi32(ld));
+    const __m512i lv = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), all, idx, kg, 4);
+    __mmask16 ok = _mm512_mask_cmple_epi32_mask(all, lv, _mm512_set1_epi32(m.q_groups(qi, 0)));
+    if constexpr (K == MaskKind::SegmentLevelCausal) {
+      const __m512i sg = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), all, idx, kg + 1, 4);
+      ok = _mm512_mask_cmple_epi32_mask(ok, sg, _mm512_set1_epi32(m.q_groups(qi, 1)));
+    }
+    return ok;
+  } else {
+    unsigned bits = 0;
+    const int n = tk - j0 < 16 ? tk - j0 : 16;
+    for (int l = 0; l < n; ++l) bits |= unsigned(m.template allowed_as<K>(qi, j0 + l)) << l;
+    return __mmask16(bits);
+  }
+}
+
+/// softmax_row for float on 16 lanes: the same result up to rounding (the sum is taken in 16 lanes, then
+/// across them; fast_exp_avx512), in a fixed order. Rows of up to 1024 keys keep their lane masks.
+template <MaskKind K, class M>
+inline float softmax_row(const AttentionMask<M>& m, int qi, int tk, float* KOKKOS_RESTRICT row) {
+  constexpr int kMaxChunks = 64;
+  __mmask16 oks[kMaxChunks];
+  const bool keep = tk <= 16 * kMaxChunks;
+  __m512 vmx = _mm512_set1_ps(Kokkos::reduction_identity<float>::max());
+  for (int j0 = 0, c = 0; j0 < tk; j0 += 16, ++c) {
+    const __mmask16 ok = allowed_lanes<K>(m, qi, j0, tk);
+    if (keep) oks[c] = ok;
+    vmx = _mm512_mask_max_ps(vmx, ok, vmx, _mm512_maskz_loadu_ps(ok, row + j0));
+  }
+  const float mx = _mm512_reduce_max_ps(vmx);
+  const __m512 vm = _mm512_set1_ps(mx);
+  __m512 vs = _mm512_setzero_ps();
+  for (int j0 = 0, c = 0; j0 < tk; j0 += 16, ++c) {
+    const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+    const __mmask16 ok = keep ? oks[c] : allowed_lanes<K>(m, qi, j0, tk);
+    const __m512 e = _mm512_maskz_mov_ps(ok, math::fast_exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(all, row + j0), vm)));
+    _mm512_mask_storeu_ps(row + j0, all, e);
+    vs = _mm512_add_ps(vs, e);
+  }
+  const float sum = _mm512_reduce_add_ps(vs);
+  const __m512 inv = _mm512_set1_ps(sum > 0.0f ? 1.0f / sum : 0.0f);
+  for (int j0 = 0; j0 < tk; j0 += 16) {
+    const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+    _mm512_mask_storeu_ps(row + j0, all, _mm512_mul_ps(_mm512_maskz_loadu_ps(all, row + j0), inv));
+  }
+  return sum > 0.0f ? mx + math::log(sum) : 0.0f;
+}
+
+/// probabilities_row for float on 16 lanes.
+template <MaskKind K, class M>
+inline void probabilities_row(const AttentionMask<M>& m, int qi, int tk, float lse, float* KOKKOS_RESTRICT row) {
+  const __m512 vl = _mm512_set1_ps(lse);
+  for (int j0 = 0; j0 < tk; j0 += 16) {
+    const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+    const __mmask16 ok = allowed_lanes<K>(m, qi, j0, tk);
+    const __m512 e = math::fast_exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(all, row + j0), vl));
+    _mm512_mask_storeu_ps(row + j0, all, _mm512_maskz_mov_ps(ok, e));
+  }
+}
+#endif
 
 /// Forward of one (b, h) per work item. qp (B*Tq, E), kp/vp (B*Tk, E): the projections. Writes the
 /// per-head cache q/k/v (B*H, T, hd), the merged output out (B*Tq, E) and lse (B*H, Tq); s (B*H, nb, Tk)

@@ -96,6 +96,8 @@ void linear_forward(const ExecSpace& space, const XV& x, const Linear<T, M>& p, 
   Impl::check_linear("linear_forward", x, p, y.extent(0), y.extent(1));
   if (y.extent(0) == 0 || y.extent(1) == 0) return;
   if (p.has_bias()) {
+    // The host AVX-512 GEMM adds the bias as it stores C; elsewhere C is preset to it.
+    if (dcsldm::Impl::gemm_bias_fused(space, Op::N, Op::T, x, p.weight, p.bias, y)) return;
     for_each_2d("dcsldm::linear_bias", space, int(y.extent(0)), int(y.extent(1)),
                 Impl::BroadcastRows<YV, View1<T, M>>{y, p.bias});
     gemm(space, Op::N, Op::T, 1, x, p.weight, 1, y);
