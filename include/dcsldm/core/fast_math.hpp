@@ -50,6 +50,9 @@ KOKKOS_INLINE_FUNCTION float fast_exp(float x) {
 }
 
 #if defined(__AVX512F__)
+/// Mask of the first n of 16 lanes (n <= 0: none, n >= 16: all): the tail of a row of n values.
+inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n > 0 ? n : 0)) - 1u); }
+
 /// fast_exp on 16 lanes (host, AVX-512F): the same clamp, reduction and polynomial, with fused multiply-adds.
 inline __m512 fast_exp_avx512(__m512 x) {
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));

@@ -172,6 +172,42 @@ auto rows(const V& v) {  // (B, S, D) -> (B*S, D)
   return View2<value_t<V>, typename V::memory_space>(v.data(), v.extent(0) * v.extent(1), v.extent(2));
 }
 
+/// The blocks and the final modulation of a forward over `p` (a DitPlan or a DitPrefixCache) whose tokens are
+/// in p.blocks[0].x (p.xf without blocks) and conditions in p.s, up to p.af. Between two branches one fused
+/// pass (group_residual_norm_modulate_forward: gated residual, the next LayerNorm and its modulation; the
+/// first without a residual); attend(i, b) runs block i's attention from b.a1 into b.o.
+template <class ExecSpace, class T, class M, class P, class Attend>
+void dit_blocks_forward(const ExecSpace& space, const DitParams<T, M>& w, const DitConfig& c, int split, const P& p,
+                        const Attend& attend) {
+  const int D = c.width, L = int(p.blocks.size());
+  const View3<T, M> none;
+  // The branch input after block i - 1: block i's AdaLN rows computed, f(x, n, ln, ada, y) on its buffers (the
+  // final layer's after the last block).
+  auto into_branch = [&](int i, const auto& f) {
+    if (i < L) {
+      const auto& nb = p.blocks[std::size_t(i)];
+      nn::linear_forward(space, p.s, w.blocks[std::size_t(i)].ada, nb.ada);
+      f(nb.x, nb.h1, nb.ln1, nb.ada, nb.a1);
+    } else {
+      nn::linear_forward(space, p.s, w.final_ada, p.fada);
+      f(p.xf, p.hf, p.lnf, p.fada, p.af);
+    }
+  };
+  into_branch(0, [&](const auto& x, const auto& n, const auto& ln, const auto& ada, const auto& y) {
+    group_residual_norm_modulate_forward(space, x, none, ada, 0, split, x, n, ln, 1e-6, ada, 0, D, y);
+  });
+  for (int i = 0; i < L; ++i) {
+    const auto& b = p.blocks[std::size_t(i)];
+    attend(i, b);
+    group_residual_norm_modulate_forward(space, b.x, b.o, b.ada, 2 * D, split, b.x1, b.h2, b.ln2, 1e-6, b.ada, 3 * D,
+                                         4 * D, b.a2);
+    nn::gelu_mlp_forward(space, rows(b.a2), w.blocks[std::size_t(i)].mlp, nn::GeluKind::Tanh, rows(b.mo), b.mlp);
+    into_branch(i + 1, [&](const auto& x, const auto& n, const auto& ln, const auto& ada, const auto& y) {
+      group_residual_norm_modulate_forward(space, b.x1, b.mo, b.ada, 5 * D, split, x, n, ln, 1e-6, ada, 0, D, y);
+    });
+  }
+}
+
 }  // namespace Impl
 
 /// Builds a plan for batch B and the first `levels` levels.
@@ -198,7 +234,6 @@ void dit_forward(const ExecSpace& space, const XV& xt, const TV& t, const LV& la
                  const DitParams<T, M>& w, const DitConfig& c, const VV& v, const DitPlan<T, M>& p) {
   const char* op = "dit::forward";
   const std::size_t B = std::size_t(p.batch), S = std::size_t(p.S), lc = std::size_t(c.latent_channels);
-  const int D = c.width;
   DCSLDM_REQUIRE(xt.extent(0) == B && xt.extent(1) == S && xt.extent(2) == lc, op, "x_t is (", xt.extent(0), ", ",
                  xt.extent(1), ", ", xt.extent(2), "), the plan expects (", B, ", ", S, ", ", lc, ")");
   DCSLDM_REQUIRE(v.extent(0) == B && v.extent(1) == S && v.extent(2) == lc, op, "v is (", v.extent(0), ", ",
@@ -213,38 +248,9 @@ void dit_forward(const ExecSpace& space, const XV& xt, const TV& t, const LV& la
   const View3<T, M>& h0 = p.blocks.empty() ? p.xf : p.blocks[0].x;
   nn::linear_forward(space, xt2, w.in, Impl::rows(h0));
   tok::add_table_rows(space, h0, 0, int(S), w.pos, 1, int(S));
-  // Between two branches one fused pass: the gated residual, the next LayerNorm and its modulation
-  // (group_residual_norm_modulate_forward), the first without a residual.
-  const int L = int(p.blocks.size());
-  const View3<T, M> none;
-  if (L > 0) {
-    const auto& b0 = p.blocks[0];
-    nn::linear_forward(space, p.s, w.blocks[0].ada, b0.ada);
-    group_residual_norm_modulate_forward(space, b0.x, none, b0.ada, 0, split, b0.x, b0.h1, b0.ln1, 1e-6, b0.ada, 0, D,
-                                         b0.a1);
-  } else {
-    nn::linear_forward(space, p.s, w.final_ada, p.fada);
-    group_residual_norm_modulate_forward(space, p.xf, none, p.fada, 0, split, p.xf, p.hf, p.lnf, 1e-6, p.fada, 0, D,
-                                         p.af);
-  }
-  for (int i = 0; i < L; ++i) {
-    const auto& b = p.blocks[std::size_t(i)];
-    const auto& bw = w.blocks[std::size_t(i)];
-    nn::self_attention_forward(space, b.a1, bw.attn, p.mask, b.o, b.attn, p.attn_ws);
-    group_residual_norm_modulate_forward(space, b.x, b.o, b.ada, 2 * D, split, b.x1, b.h2, b.ln2, 1e-6, b.ada, 3 * D,
-                                         4 * D, b.a2);
-    nn::gelu_mlp_forward(space, Impl::rows(b.a2), bw.mlp, nn::GeluKind::Tanh, Impl::rows(b.mo), b.mlp);
-    if (i + 1 < L) {
-      const auto& nb = p.blocks[std::size_t(i + 1)];
-      nn::linear_forward(space, p.s, w.blocks[std::size_t(i + 1)].ada, nb.ada);
-      group_residual_norm_modulate_forward(space, b.x1, b.mo, b.ada, 5 * D, split, nb.x, nb.h1, nb.ln1, 1e-6, nb.ada,
-                                           0, D, nb.a1);
-    } else {
-      nn::linear_forward(space, p.s, w.final_ada, p.fada);
-      group_residual_norm_modulate_forward(space, b.x1, b.mo, b.ada, 5 * D, split, p.xf, p.hf, p.lnf, 1e-6, p.fada,
-                                           0, D, p.af);
-    }
-  }
+  Impl::dit_blocks_forward(space, w, c, split, p, [&](int i, const DitBlockCache<T, M>& b) {
+    nn::self_attention_forward(space, b.a1, w.blocks[std::size_t(i)].attn, p.mask, b.o, b.attn, p.attn_ws);
+  });
   nn::linear_forward(space, Impl::rows(p.af), w.final_out, View2<T, M>(v.data(), B * S, lc));
 }
 

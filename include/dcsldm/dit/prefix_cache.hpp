@@ -131,38 +131,13 @@ void dit_forward_tail(const ExecSpace& space, const XV& xt, const TV& t, const L
   nn::linear_forward(space, xt2, w.in, Impl::rows(h0));
   const View2<T, M> pos_tail(w.pos.data() + std::size_t(p.split) * std::size_t(D), Tq, std::size_t(D));
   tok::add_table_rows(space, h0, 0, int(Tq), pos_tail, 1, int(Tq));
-  // dit_forward's fused passes between branches (split 0: every row here is noisy).
-  const int L = int(p.blocks.size());
-  const View3<T, M> none;
-  if (L > 0) {
-    const auto& b0 = p.blocks[0];
-    nn::linear_forward(space, p.s, w.blocks[0].ada, b0.ada);
-    group_residual_norm_modulate_forward(space, b0.x, none, b0.ada, 0, 0, b0.x, b0.h1, b0.ln1, 1e-6, b0.ada, 0, D,
-                                         b0.a1);
-  } else {
-    nn::linear_forward(space, p.s, w.final_ada, p.fada);
-    group_residual_norm_modulate_forward(space, p.xf, none, p.fada, 0, 0, p.xf, p.hf, p.lnf, 1e-6, p.fada, 0, D, p.af);
-  }
-  for (int i = 0; i < L; ++i) {
-    const auto& b = p.blocks[std::size_t(i)];
-    const auto& bw = w.blocks[std::size_t(i)];
+  // dit_forward's blocks (split 0: every row here is noisy); each block's queries attend to the cached prefix
+  // rows and to themselves.
+  Impl::dit_blocks_forward(space, w, c, 0, p, [&](int i, const DitBlockCache<T, M>& b) {
     const View3<T, M>& kv = p.kv[std::size_t(i)];
     tok::copy_row_block(space, b.a1, 0, kv, p.split, int(Tq));  // keys/values: [cached prefix ; these rows]
-    nn::attention_forward(space, b.a1, kv, bw.attn, p.mask, b.o, b.attn, p.attn_ws);
-    group_residual_norm_modulate_forward(space, b.x, b.o, b.ada, 2 * D, 0, b.x1, b.h2, b.ln2, 1e-6, b.ada, 3 * D,
-                                         4 * D, b.a2);
-    nn::gelu_mlp_forward(space, Impl::rows(b.a2), bw.mlp, nn::GeluKind::Tanh, Impl::rows(b.mo), b.mlp);
-    if (i + 1 < L) {
-      const auto& nb = p.blocks[std::size_t(i + 1)];
-      nn::linear_forward(space, p.s, w.blocks[std::size_t(i + 1)].ada, nb.ada);
-      group_residual_norm_modulate_forward(space, b.x1, b.mo, b.ada, 5 * D, 0, nb.x, nb.h1, nb.ln1, 1e-6, nb.ada, 0,
-                                           D, nb.a1);
-    } else {
-      nn::linear_forward(space, p.s, w.final_ada, p.fada);
-      group_residual_norm_modulate_forward(space, b.x1, b.mo, b.ada, 5 * D, 0, p.xf, p.hf, p.lnf, 1e-6, p.fada, 0,
-                                           D, p.af);
-    }
-  }
+    nn::attention_forward(space, b.a1, kv, w.blocks[std::size_t(i)].attn, p.mask, b.o, b.attn, p.attn_ws);
+  });
   nn::linear_forward(space, Impl::rows(p.af), w.final_out, View2<T, M>(v.data(), B * Tq, lc));
 }
 

@@ -24,6 +24,7 @@
 #if defined(__AVX512F__) && !defined(DCSLDM_NO_HOST_AVX512_GEMM)
 #define DCSLDM_HAVE_HOST_AVX512_GEMM 1
 
+#include <dcsldm/core/fast_math.hpp>
 #include <immintrin.h>
 
 #include <cstdint>
@@ -55,8 +56,7 @@ inline float* thread_buffer() {
   return buf.get();
 }
 
-/// Mask of the first n of 16 lanes (n <= 0: none, n >= 16: all).
-inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n > 0 ? n : 0)) - 1u); }
+using math::lane_mask;
 
 /// Transposes a 16 x 16 block: rows r < nrows of src (row stride ld, 16 floats each; rows past nrows read as
 /// zero) -> col[c] = (src[0][c], ..., src[15][c]). Unpack and shuffle within 128-bit lanes (4 x 4 blocks), then

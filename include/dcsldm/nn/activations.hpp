@@ -130,7 +130,7 @@ struct GeluTanhRowsAvx512 {
     const float* dyr = Backward ? dy + std::size_t(i) * lddy : nullptr;
     float* yr = y + std::size_t(i) * ldy;
     for (int j = 0; j < n; j += 16) {
-      const __mmask16 m = n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1u);
+      const __mmask16 m = math::lane_mask(n - j);
       __m512 v = _mm512_maskz_loadu_ps(m, xr + j);
       if constexpr (Bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + j));
       if constexpr (Backward) {

@@ -102,7 +102,7 @@ inline void probabilities_row(const AttentionMask<M>& m, int qi, int tk, T lse, 
 /// and causal kinds, a gather of the keys' group ids and one compare for the level-causal ones.
 template <MaskKind K, class M>
 inline __mmask16 allowed_lanes(const AttentionMask<M>& m, int qi, int j0, int tk) {
-  const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+  const __mmask16 all = math::lane_mask(tk - j0);
   if constexpr (K == MaskKind::Full) {
     (void)m, (void)qi;
     return all;
@@ -148,7 +148,7 @@ inline float softmax_row(const AttentionMask<M>& m, int qi, int tk, float* KOKKO
   const __m512 vm = _mm512_set1_ps(mx);
   __m512 vs = _mm512_setzero_ps();
   for (int j0 = 0, c = 0; j0 < tk; j0 += 16, ++c) {
-    const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+    const __mmask16 all = math::lane_mask(tk - j0);
     const __mmask16 ok = keep ? oks[c] : allowed_lanes<K>(m, qi, j0, tk);
     const __m512 e = _mm512_maskz_mov_ps(ok, math::fast_exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(all, row + j0), vm)));
     _mm512_mask_storeu_ps(row + j0, all, e);
@@ -157,7 +157,7 @@ inline float softmax_row(const AttentionMask<M>& m, int qi, int tk, float* KOKKO
   const float sum = _mm512_reduce_add_ps(vs);
   const __m512 inv = _mm512_set1_ps(sum > 0.0f ? 1.0f / sum : 0.0f);
   for (int j0 = 0; j0 < tk; j0 += 16) {
-    const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+    const __mmask16 all = math::lane_mask(tk - j0);
     _mm512_mask_storeu_ps(row + j0, all, _mm512_mul_ps(_mm512_maskz_loadu_ps(all, row + j0), inv));
   }
   return sum > 0.0f ? mx + math::log(sum) : 0.0f;
@@ -168,7 +168,7 @@ template <MaskKind K, class M>
 inline void probabilities_row(const AttentionMask<M>& m, int qi, int tk, float lse, float* KOKKOS_RESTRICT row) {
   const __m512 vl = _mm512_set1_ps(lse);
   for (int j0 = 0; j0 < tk; j0 += 16) {
-    const __mmask16 all = tk - j0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (tk - j0)) - 1u);
+    const __mmask16 all = math::lane_mask(tk - j0);
     const __mmask16 ok = allowed_lanes<K>(m, qi, j0, tk);
     const __m512 e = math::fast_exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(all, row + j0), vl));
     _mm512_mask_storeu_ps(row + j0, all, _mm512_maskz_mov_ps(ok, e));

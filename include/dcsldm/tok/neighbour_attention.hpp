@@ -290,8 +290,7 @@ struct NeighbourForwardPatches {
   /// four accumulators (keys round-robin) added at the end. The generic loop keeps the scores in memory and
   /// reduces them with scalar code (decode at 112 px, batch 1: 13.2 ms with it, 10.3 with this; docs/performance.md).
   void pixels_avx512_32x16(int b, int h, const float* kt, const float* const* vrow, int nk, const Range& rg) const {
-    const __mmask16 valid0 = __mmask16(nk >= 16 ? 0xFFFFu : (1u << nk) - 1u);
-    const __mmask16 valid1 = __mmask16(nk >= 32 ? 0xFFFFu : nk > 16 ? (1u << (nk - 16)) - 1u : 0u);
+    const __mmask16 valid0 = math::lane_mask(nk), valid1 = math::lane_mask(nk - 16);
     const __m512 lowest = _mm512_set1_ps(-3.0e38f), vscale = _mm512_set1_ps(float(scale));
     alignas(64) float w[32];
     for_each_pixel(rg, [&](const int li) {
