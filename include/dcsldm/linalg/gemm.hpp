@@ -136,7 +136,7 @@ inline std::int64_t leading_dim(const V& v, int rank_offset) {
 template <class T>
 inline constexpr bool is_blas_scalar_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
-#if defined(DCSLDM_HAVE_CBLAS)
+/// Sets OpenBLAS's thread count (cached; a no-op for other CBLAS libraries and without a CBLAS).
 inline void blas_threads(int n) {
 #if defined(DCSLDM_HAVE_OPENBLAS)
   static int current = -1;
@@ -148,6 +148,8 @@ inline void blas_threads(int n) {
   (void)n;
 #endif
 }
+
+#if defined(DCSLDM_HAVE_CBLAS)
 
 template <class T>
 inline void cblas_gemm_rm(Op op_a, Op op_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
