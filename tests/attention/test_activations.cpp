@@ -141,3 +141,53 @@ TEST_CASE("gelu kind name table maps to torch's approximate", "[attention][activ
   CHECK(nn::gelu_kind_from_name("none") == nn::GeluKind::Erf);
   CHECK(nn::gelu_kind_from_name("tanh") == nn::GeluKind::Tanh);
 }
+
+#if defined(__AVX512F__)
+// The host rows' tanh-GELU on 16 lanes (the sigmoid form): value and derivative on every lane against the
+// tanh formula in double, over [-12, 12] and at the extremes (finite, no NaN, the right limits).
+TEST_CASE("gelu_tanh_avx512: value and derivative on every lane against the double formula", "[attention][activations]") {
+  const auto ref = [](double x, double* g) {
+    const double k0 = 0.79788456080286535588, k1 = 0.044715, t = std::tanh(k0 * (x + k1 * x * x * x));
+    *g = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k0 * (1 + 3 * k1 * x * x);
+    return 0.5 * x * (1 + t);
+  };
+  double worst_v = 0, worst_g = 0, worst_v_only = 0;
+  alignas(64) float in[16], val[16], val_only[16], grad[16];
+  for (double x0 = -12.0; x0 <= 12.0; x0 += 16.0 / 4096) {
+    for (int l = 0; l < 16; ++l) in[l] = float(x0 + l / 4096.0);
+    __m512 g;
+    _mm512_store_ps(val, nn::Impl::gelu_tanh_avx512(_mm512_load_ps(in), &g));
+    _mm512_store_ps(grad, g);
+    _mm512_store_ps(val_only, nn::Impl::gelu_tanh_avx512(_mm512_load_ps(in), nullptr));
+    for (int l = 0; l < 16; ++l) {
+      double rg;
+      const double rv = ref(double(in[l]), &rg);
+      // relative to the value's scale (|x|, the size of the terms that cancel for negative x)
+      worst_v = std::max(worst_v, std::abs(double(val[l]) - rv) / (1e-3 + std::abs(double(in[l]))));
+      worst_v_only = std::max(worst_v_only, std::abs(double(val_only[l]) - rv) / (1e-3 + std::abs(double(in[l]))));
+      worst_g = std::max(worst_g, std::abs(double(grad[l]) - rg));
+    }
+  }
+  INFO("value error " << worst_v << " (value-only path " << worst_v_only << "), derivative error " << worst_g);
+  CHECK(worst_v < 1e-6);
+  CHECK(worst_v_only < 1e-6);
+  CHECK(worst_g < 2e-6);
+  for (int l = 0; l < 16; ++l) in[l] = l % 4 == 0 ? -1e4f : l % 4 == 1 ? 1e4f : l % 4 == 2 ? 0.0f : -30.0f;
+  __m512 g;
+  _mm512_store_ps(val, nn::Impl::gelu_tanh_avx512(_mm512_load_ps(in), &g));
+  _mm512_store_ps(grad, g);
+  for (int l = 0; l < 16; ++l) {
+    INFO("x = " << in[l]);
+    CHECK(std::isfinite(val[l]));
+    CHECK(std::isfinite(grad[l]));
+    if (in[l] > 0) {
+      CHECK(val[l] == in[l]);
+      CHECK(grad[l] == 1.0f);
+    } else {
+      // gelu(0) = 0, gelu'(0) = 0.5; for x <= -30 the capped exp leaves about 1e-34 x and 1e-35 |x|^3
+      CHECK(std::abs(val[l]) < 1e-29);
+      CHECK(std::abs(grad[l] - (in[l] == 0 ? 0.5f : 0.0f)) < 1e-20);
+    }
+  }
+}
+#endif

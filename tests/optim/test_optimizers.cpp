@@ -10,6 +10,7 @@
 
 #include "testing.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -104,6 +105,79 @@ void check_adamw_decay_split() {
   CHECK(opt.step == 2);
 }
 
+/// The host float path of adamw_step (16 lanes over chunks) against the per-element kernel, bit for bit: a
+/// decayed range that ends inside a vector, a tensor across a chunk boundary (4096), a tail, three steps.
+template <class ExecSpace>
+void check_adamw_lanes_bitwise() {
+  using M = typename ExecSpace::memory_space;
+  ParamLayout l;
+  l.add("w1", {37}, Decay::Yes);
+  l.add("w2", {41, 100}, Decay::Yes);
+  l.add("b", {1003}, Decay::No);
+  l.finalize();
+  ParamArena<float, M> a(l);
+  const std::size_t n = l.total();
+  test::fill_uniform(a.params, 1, -1, 1);
+  test::fill_uniform(a.m, 2, -0.1, 0.1);
+  test::fill_uniform(a.v, 3, 0, 0.01);
+  auto hp = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), a.params);
+  auto hm = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), a.m);
+  auto hv = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), a.v);
+  std::vector<float> rp(hp.data(), hp.data() + n), rm(hm.data(), hm.data() + n), rv(hv.data(), hv.data() + n);
+  AdamW opt;
+  opt.weight_decay = 0.1;
+  for (int step = 0; step < 3; ++step) {
+    test::fill_uniform(a.grads, 10 + step, -2, 2);
+    auto hg = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), a.grads);
+    const double lr = 1e-3 * (step + 1), bc1 = 1 - std::pow(opt.beta1, double(step + 1)),
+                 bc2 = 1 - std::pow(opt.beta2, double(step + 1));
+    const optim::Impl::AdamWKernel<float> k{rp.data(), hg.data(), rm.data(), rv.data(), l.n_decay(),
+                                            float(1 - lr * opt.weight_decay), float(opt.beta1), float(1 - opt.beta1),
+                                            float(opt.beta2), float(1 - opt.beta2), float(lr / bc1),
+                                            float(std::sqrt(bc2)), float(opt.eps)};
+    for (std::size_t i = 0; i < n; ++i) k(i);
+    adamw_step(ExecSpace(), a, opt, lr);
+  }
+  Kokkos::deep_copy(hp, a.params);
+  Kokkos::deep_copy(hm, a.m);
+  Kokkos::deep_copy(hv, a.v);
+  std::size_t differ = 0, first = n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (hp(i) != rp[i] || hm(i) != rm[i] || hv(i) != rv[i]) {
+      ++differ;
+      first = std::min(first, i);
+    }
+  INFO("n = " << n << ", n_decay = " << l.n_decay() << ", first differing element " << first);
+  CHECK(differ == 0);
+}
+
+/// The host float path of the norm read-back (double lanes over chunks) against a double sum; a clip factor
+/// of 1 leaves the gradients' bits as they were, a smaller one scales them.
+template <class ExecSpace>
+void check_norm_lanes() {
+  using M = typename ExecSpace::memory_space;
+  for (const std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(31), std::size_t(4096 * 2 + 77)}) {
+    View1<float, M> g("g", n);
+    test::fill_uniform(g, 5, -3, 3);
+    const auto hg = test::to_doubles(g);
+    double ref = 0;
+    for (const double x : hg) ref += x * x;
+    ref = std::sqrt(ref);
+    INFO("n = " << n);
+    const double norm = clip_grad_norm_readback(ExecSpace(), g, ref * 1.5 + 1);  // no clipping
+    CHECK(std::abs(norm - ref) <= 1e-13 * ref);
+    const auto after = test::to_doubles(g);
+    CHECK(after == hg);
+    if (n > 0) {
+      clip_grad_norm_readback(ExecSpace(), g, ref * 0.5);
+      const auto clipped = test::to_doubles(g);
+      double worst = 0;
+      for (std::size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(clipped[i] - 0.5 * hg[i] * ref / (ref + 1e-6)));
+      CHECK(worst < 1e-6);
+    }
+  }
+}
+
 template <class ExecSpace, class T>
 void check_clip_golden(bool device_path) {
   using M = typename ExecSpace::memory_space;
@@ -191,6 +265,14 @@ TEMPLATE_LIST_TEST_CASE("AdamW decays exactly the decayed range", "[optim][adamw
   check_adamw_decay_split<TestType>();
 }
 
+TEMPLATE_LIST_TEST_CASE("AdamW on floats: the vector path equals the per-element kernel bit for bit", "[optim][adamw]",
+                        ExecSpaces) {
+  check_adamw_lanes_bitwise<TestType>();
+}
+TEMPLATE_LIST_TEST_CASE("gradient norm read-back and clipping on floats against a double sum", "[optim][clip]",
+                        ExecSpaces) {
+  check_norm_lanes<TestType>();
+}
 TEMPLATE_LIST_TEST_CASE("clip_grad_norm matches torch clip_grad_norm_", "[optim][clip]", ExecSpaces) {
   check_clip_golden<TestType, float>(false);
   check_clip_golden<TestType, double>(false);
