@@ -217,8 +217,27 @@ class TokenizerTrainer {
     return std::min<std::int64_t>(std::int64_t(d(g)) * window, npix - window);
   }
 
+  /// Builds what every step shape needs up front: the batch buffers of every (input, output) scale pair and
+  /// the plans of every input scale and every output scale with all levels (the largest of each), so that
+  /// the encode and decode scratch reach their final size here (their pages touched once) and no step
+  /// allocates afterwards. step() calls it before its first step; calling it again does nothing.
+  void reserve(const ExecSpace& space) {
+    if (reserved_) return;
+    const TokenizerConfig& cfg = model_.config();
+    std::vector<int> ins = opt_.in_res, outs = opt_.out_res;
+    ins.insert(ins.end(), opt_.final_in_res.begin(), opt_.final_in_res.end());
+    outs.insert(outs.end(), opt_.final_out_res.begin(), opt_.final_out_res.end());
+    for (int ri : ins)
+      for (int ro : outs) batch_for(ri, ro);
+    for (int ri : ins) model_.encode_plan(space, opt_.batch, model_.grid(1, ri, ri), true);
+    for (int ro : outs)
+      model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), cfg.levels(), true, batch_for(ins[0], ro).window);
+    reserved_ = true;
+  }
+
   /// One training step on `src`. Returns the step's statistics (reads the losses back: fences).
   StepStats step(const ExecSpace& space, TrainSource& src) {
+    reserve(space);
     const TokenizerConfig& cfg = model_.config();
     const auto [ri, ro, m] = choices(step_);
     Batch& b = batch_for(ri, ro);
@@ -377,6 +396,7 @@ class TokenizerTrainer {
   View3<T, M> z_, dz_, dzreg_, dzfull_, zeros_;
   std::map<std::pair<int, int>, Batch> batches_;
   std::int64_t step_ = 0;
+  bool reserved_ = false;
 };
 
 }  // namespace dcsldm::tok
