@@ -100,6 +100,23 @@ void check_attention_golden(const std::string& name, int block, bool fused) {
   const double tol = test::parity_tol<T>();
   INFO(name << " block " << block << (std::is_same_v<T, float> ? " float" : " double") << (fused ? " fused" : " blocked"));
   CHECK(g.error(y, "y") < tol);
+  {
+    // A pass without a backward (keep_for_backward = false; the fused host path then reads the projections in
+    // place): the same output bits, and a backward through it is refused.
+    auto ws2 = nn::make_attention_workspace(b, tq, tk, p, block);
+    ws2.fused = fused;
+    ws2.keep_for_backward = false;
+    auto cache2 = nn::make_attention_cache(b, tq, tk, p);
+    View3<T, Mem> y2("y2", b, tq, p.o.out_features());
+    if (self)
+      nn::self_attention_forward(space, x, p, mask, y2, cache2, ws2);
+    else
+      nn::attention_forward(space, x, c, p, mask, y2, cache2, ws2);
+    CHECK(test::to_doubles(y2) == test::to_doubles(y));
+    if (self)
+      CHECK_THROWS_WITH(nn::self_attention_backward(space, dy, x, p, d, mask, cache2, ws2, dx),
+                        Catch::Contains("keep_for_backward = false"));
+  }
   CHECK(g.error(dx, "dx") < tol);
   if (!self) CHECK(g.error(dc, "dcontext") < tol);
   double scale = 0;  // largest golden parameter gradient

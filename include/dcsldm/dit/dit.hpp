@@ -224,6 +224,7 @@ DitPlan<T, M> make_dit_plan(const DitConfig& c, int batch, int levels, bool trai
   p.mask = nn::make_level_causal_mask<M>(c.token_levels(levels));
   p.labels2 = Kokkos::View<int*, M>("dcsldm::dit_labels2", std::size_t(2 * batch));
   scratch.carve_plan([&] { Impl::carve_dit(scratch, p, c); });
+  p.attn_ws.keep_for_backward = train;  // sampling: attention reads the projections in place
   return p;
 }
 

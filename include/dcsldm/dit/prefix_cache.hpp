@@ -87,6 +87,7 @@ DitPrefixCache<T, M> make_dit_prefix_cache(const DitConfig& c, const DitParams<T
   p.vprefix = View3<T, M>("dcsldm::dit_prefix_v", B, std::size_t(split), std::size_t(c.latent_channels));
   p.lnf = {View1<T, M>("dcsldm::dit_tail_lnf", m), View1<T, M>("dcsldm::dit_tail_lnf", m)};
   p.attn_ws = nn::make_attention_workspace(B, Tq, Sk, w.blocks.at(0).attn);
+  p.attn_ws.keep_for_backward = false;  // sampling only
   p.mlp_ws = nn::make_gelu_mlp_workspace(m, w.blocks.at(0).mlp);
   return p;
 }

@@ -68,6 +68,10 @@ struct AttentionWorkspace {
   /// the default) or as the blocked batched-GEMM path that device spaces always run (false). Both give the
   /// same results to rounding.
   bool fused = true;
+  /// false for a pass that will not be differentiated (sampling, decoding): the fused host path then reads the
+  /// projections in place instead of copying each head's q, k, v into the cache (whose q/k/v are then not
+  /// written; out and lse are). A backward through such a pass is refused.
+  bool keep_for_backward = true;
   int block() const { return int(s.extent(1)); }
 };
 
@@ -357,7 +361,8 @@ void attention_forward_impl(const ExecSpace& space, const XV& x, const CV& c, co
       dcsldm::Impl::blas_threads(1);  // one single-threaded BLAS call per (b, h) and product
       Kokkos::parallel_for("dcsldm::attention_fused_forward", Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, bh),
                            FusedAttentionForward<T, M>{ws.qp, ws.kp, ws.vp, cache.q, cache.k, cache.v, cache.out,
-                                                       cache.lse, ws.s, mask, h, hd, tq, tk, T(scale)});
+                                                       cache.lse, ws.s, mask, h, hd, tq, tk, T(scale),
+                                                       ws.keep_for_backward});
       linear_forward(space, cache.out, p.o, flatten_rows(y));
       return;
     }
@@ -436,6 +441,9 @@ void attention_backward_impl(const ExecSpace& space, const DYV& dy, const XV& x,
                              const AttentionWorkspace<T, M>& ws, const DXV& dx, const DCV& dctx, bool dctx_is_dx) {
   const int b = int(x.extent(0)), tq = int(x.extent(1)), tk = int(c.extent(1)), h = p.heads;
   const int hd = p.head_dim();
+  DCSLDM_REQUIRE(ws.keep_for_backward, "attention_backward",
+                 "the workspace is set up for passes without a backward (keep_for_backward = false): its forward "
+                 "did not keep q, k, v per head");
   const bool want_dx = dx.size() != 0, want_dctx = dctx_is_dx ? want_dx : dctx.size() != 0;
   if (b == 0 || tq == 0) {
     // No queries: no gradient flows; inputs gradients are zero, parameters unchanged.

@@ -188,24 +188,35 @@ struct FusedAttentionForward {
   AttentionMask<M> mask;
   int heads, hd, tq, tk;
   T scale;
+  bool keep;  ///< copy this head's q, k, v into the cache (for the backward); else read the projections in place
 
   void operator()(const int bh) const {
     const int b = bh / heads, c0 = (bh % heads) * hd, e = int(qp.extent(1)), nbmax = int(s.extent(1));
-    for (int j = 0; j < tk; ++j) {
-      copy_row(hd, &kp(std::size_t(b) * tk + j, c0), &k(bh, j, 0));
-      copy_row(hd, &vp(std::size_t(b) * tk + j, c0), &v(bh, j, 0));
+    // This head's rows of q, k, v: the cache's copies (leading dimension hd) or the projections (leading dimension E)
+    const T* qh = &qp(std::size_t(b) * tq, c0);
+    const T* kh = tk > 0 ? &kp(std::size_t(b) * tk, c0) : nullptr;
+    const T* vh = tk > 0 ? &vp(std::size_t(b) * tk, c0) : nullptr;
+    int ld = e;
+    if (keep) {
+      for (int j = 0; j < tk; ++j) {
+        copy_row(hd, &kp(std::size_t(b) * tk + j, c0), &k(bh, j, 0));
+        copy_row(hd, &vp(std::size_t(b) * tk + j, c0), &v(bh, j, 0));
+      }
+      for (int i = 0; i < tq; ++i) copy_row(hd, &qp(std::size_t(b) * tq + i, c0), &q(bh, i, 0));
+      qh = &q(bh, 0, 0);
+      kh = tk > 0 ? &k(bh, 0, 0) : nullptr;
+      vh = tk > 0 ? &v(bh, 0, 0) : nullptr;
+      ld = hd;
     }
-    for (int i = 0; i < tq; ++i) copy_row(hd, &qp(std::size_t(b) * tq + i, c0), &q(bh, i, 0));
     T* sb = s.data() + std::size_t(bh) * s.stride(0);
     for (int i0 = 0; i0 < tq; i0 += nbmax) {
       const int nb = tq - i0 < nbmax ? tq - i0 : nbmax;
-      unit_gemm<T>(Op::N, Op::T, nb, tk, hd, scale, &q(bh, i0, 0), hd, &k(bh, 0, 0), hd, T(0), sb, tk);
+      unit_gemm<T>(Op::N, Op::T, nb, tk, hd, scale, qh + std::size_t(i0) * ld, ld, kh, ld, T(0), sb, tk);
       with_mask_kind(mask, [&](auto kind) {
         for (int r = 0; r < nb; ++r)
           lse(bh, i0 + r) = softmax_row<decltype(kind)::value>(mask, i0 + r, tk, sb + std::size_t(r) * tk);
       });
-      unit_gemm<T>(Op::N, Op::N, nb, hd, tk, T(1), sb, tk, &v(bh, 0, 0), hd, T(0),
-                   &out(std::size_t(b) * tq + i0, c0), e);
+      unit_gemm<T>(Op::N, Op::N, nb, hd, tk, T(1), sb, tk, vh, ld, T(0), &out(std::size_t(b) * tq + i0, c0), e);
     }
   }
 };

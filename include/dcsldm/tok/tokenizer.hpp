@@ -281,6 +281,7 @@ EncodePlan<T, M> make_encode_plan(const ExecSpace& space, const TokenizerConfig&
   p.pool = make_patch_pool_cache<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
   if (train) p.pool_ws = make_patch_pool_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
   scratch.carve_plan([&] { Impl::carve_encode(scratch, p, c, w); });
+  p.tws.attn.keep_for_backward = train;
   return p;
 }
 
@@ -345,6 +346,7 @@ DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig&
     Kokkos::deep_copy(p.level_end, h);
   }
   scratch.carve_plan([&] { Impl::carve_decode(scratch, p, c, w); });
+  p.tws.attn.keep_for_backward = train;
   if (p.window) set_decode_window(space, c, p, 0);
   return p;
 }
