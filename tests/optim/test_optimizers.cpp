@@ -106,7 +106,8 @@ void check_adamw_decay_split() {
 }
 
 /// The host float path of adamw_step (16 lanes over chunks) against the per-element kernel, bit for bit: a
-/// decayed range that ends inside a vector, a tensor across a chunk boundary (4096), a tail, three steps.
+/// decayed range, a tensor across a chunk boundary (4096), a tail, three steps. On a device space the kernel
+/// itself runs (to 1e-5 relative: nvcc contracts its multiply-adds, the host evaluation here does not).
 template <class ExecSpace>
 void check_adamw_lanes_bitwise() {
   using M = typename ExecSpace::memory_space;
@@ -142,13 +143,23 @@ void check_adamw_lanes_bitwise() {
   Kokkos::deep_copy(hm, a.m);
   Kokkos::deep_copy(hv, a.v);
   std::size_t differ = 0, first = n;
-  for (std::size_t i = 0; i < n; ++i)
+  double worst = 0;  // relative, against the host evaluation
+  for (std::size_t i = 0; i < n; ++i) {
     if (hp(i) != rp[i] || hm(i) != rm[i] || hv(i) != rv[i]) {
       ++differ;
       first = std::min(first, i);
     }
-  INFO("n = " << n << ", n_decay = " << l.n_decay() << ", first differing element " << first);
-  CHECK(differ == 0);
+    worst = std::max({worst, std::abs(double(hp(i)) - rp[i]) / (1e-6 + std::abs(double(rp[i]))),
+                      std::abs(double(hm(i)) - rm[i]) / (1e-6 + std::abs(double(rm[i]))),
+                      std::abs(double(hv(i)) - rv[i]) / (1e-9 + std::abs(double(rv[i])))});
+  }
+  INFO("n = " << n << ", n_decay = " << l.n_decay() << ", first differing element " << first << ", worst relative "
+              << worst);
+  if constexpr (compat::is_host_space_v<ExecSpace>) {
+    CHECK(differ == 0);  // the 16-lane path (or, without AVX-512, the functor itself) on the host: the same bits
+  } else {
+    CHECK(worst < 1e-5);  // a device compiler may contract the functor's multiply-adds into FMAs
+  }
 }
 
 /// The host float path of the norm read-back (double lanes over chunks) against a double sum; a clip factor
