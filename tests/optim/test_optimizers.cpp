@@ -175,8 +175,13 @@ void check_norm_lanes() {
     for (const double x : hg) ref += x * x;
     ref = std::sqrt(ref);
     INFO("n = " << n);
+    Kokkos::View<double, M> ns("ns");
+    grad_norm_sq(ExecSpace(), g, ns);  // the path without read-back: the same sum, bit for bit
+    double ns_host = 0;
+    Kokkos::deep_copy(ns_host, ns);
     const double norm = clip_grad_norm_readback(ExecSpace(), g, ref * 1.5 + 1);  // no clipping
     CHECK(std::abs(norm - ref) <= 1e-13 * ref);
+    CHECK(std::sqrt(ns_host) == norm);
     const auto after = test::to_doubles(g);
     CHECK(after == hg);
     if (n > 0) {

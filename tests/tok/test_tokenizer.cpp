@@ -433,6 +433,10 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
   {
     tok::TokenizerTrainer<Exec, float> tr(cfg, o);
     tr.init(space);
+    // reserve() sizes both scratch buffers for every scale: no step grows them afterwards.
+    tr.reserve(space);
+    const std::size_t reserved = tr.model().scratch_bytes();
+    CHECK(reserved > 0);
     double first = 0, last = 0;
     for (int s = 0; s < 40; ++s) {
       const auto st = tr.step(space, src);
@@ -440,6 +444,7 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
       if (s >= 35) last += st.mse;
     }
     REQUIRE(last < 0.5 * first);
+    CHECK(tr.model().scratch_bytes() == reserved);
   }
   // Resume: 6 steps straight vs 3 steps, checkpoint, new trainer, 3 more steps.
   const std::string ck = (std::filesystem::temp_directory_path() / "dcsldm_tok_resume.safetensors").string();

@@ -56,6 +56,25 @@ struct SumSquaresChunksAvx512 {
   }
 };
 #endif
+/// sum_i g_i^2 in double into `result` (a host double or a rank-0 View): the 16-lane chunks for float on host
+/// spaces, the per-element functor elsewhere. Both public paths (with and without read-back) use it, so they agree
+/// bit for bit.
+template <class ExecSpace, class GV, class R>
+void sum_squares(const ExecSpace& space, const GV& g, R&& result) {
+  const std::size_t n = g.extent(0);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<value_t<GV>, float> &&
+                Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    using C = SumSquaresChunksAvx512;
+    Kokkos::parallel_reduce("dcsldm::grad_norm_sq",
+                            Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::size_t>>(space, 0, (n + C::kChunk - 1) / C::kChunk),
+                            C{g.data(), n}, result);
+    return;
+  }
+#endif
+  Kokkos::parallel_reduce("dcsldm::grad_norm_sq", Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::size_t>>(space, 0, n),
+                          SumSquares<value_t<GV>>{g.data()}, result);
+}
 template <class T>
 struct ScaleBy {
   T* g;
@@ -86,9 +105,7 @@ template <class ExecSpace, class GV, class NV>
 void grad_norm_sq(const ExecSpace& space, const GV& g, const NV& norm_sq) {
   Impl::check_grads("grad_norm_sq", g);
   static_assert(NV::rank == 0, "grad_norm_sq: the result is a rank-0 View<double>");
-  Kokkos::parallel_reduce("dcsldm::grad_norm_sq",
-                          Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::size_t>>(space, 0, g.extent(0)),
-                          Impl::SumSquares<value_t<GV>>{g.data()}, norm_sq);
+  Impl::sum_squares(space, g, norm_sq);
 }
 
 /// g *= min(1, max_norm / (sqrt(norm_sq()) + 1e-6)) with norm_sq from grad_norm_sq: the clipping step
@@ -108,20 +125,7 @@ template <class ExecSpace, class GV>
 double grad_norm_readback(const ExecSpace& space, const GV& g) {
   Impl::check_grads("grad_norm_readback", g);
   double s = 0;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<value_t<GV>, float> &&
-                Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
-    using C = Impl::SumSquaresChunksAvx512;
-    const std::size_t n = g.extent(0);
-    Kokkos::parallel_reduce("dcsldm::grad_norm_sq",
-                            Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::size_t>>(space, 0, (n + C::kChunk - 1) / C::kChunk),
-                            C{g.data(), n}, s);
-    return std::sqrt(s);
-  }
-#endif
-  Kokkos::parallel_reduce("dcsldm::grad_norm_sq",
-                          Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::size_t>>(space, 0, g.extent(0)),
-                          Impl::SumSquares<value_t<GV>>{g.data()}, s);
+  Impl::sum_squares(space, g, s);
   return std::sqrt(s);
 }
 
