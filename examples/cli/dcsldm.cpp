@@ -94,6 +94,34 @@ struct Progress {
   }
 };
 
+// ------------------------------------------------------------------------------------------ set-cell-floor
+int cmd_set_cell_floor(int argc, char** argv) {
+  cli::Args a("set-cell-floor",
+              "Record a tokenizer's cell floors (docs/tokenizer.md): the smallest pixel cells of its training,\n"
+              "k / (largest input scale) and k / (largest target scale), so that inputs and outputs above the\n"
+              "training scales are read and rendered as at the largest one. The trainer records them itself; this\n"
+              "is for files trained before it did. Rewrites --model atomically (parameters and metadata kept).",
+              {{"model", "FILE", "tokenizer file (.safetensors), rewritten in place", ""},
+               {"in-res", "R", "largest input scale of its training (pixels, shorter side)", ""},
+               {"out-res", "R", "largest target scale of its training (pixels, shorter side)", ""}});
+  a.parse(argc, argv, 2);
+  if (a.help()) return std::cout << a.usage(), 0;
+  const std::string path = a.required("model");
+  if (!a.has("in-res") || !a.has("out-res")) throw cli::UsageError("--in-res and --out-res are required");
+  const int ri = int(a.integer("in-res", 1, 1, 1 << 20)), ro = int(a.integer("out-res", 1, 1, 1 << 20));
+  const dcsldm::io::SafeTensors f = dcsldm::io::SafeTensors::read(path);
+  Tok t = Tok::load(path);
+  const double k = double(t.config().k);
+  t.set_cell_floors(k / ri, k / ro);
+  std::map<std::string, std::string> extra;
+  for (const auto& kv : f.metadata())
+    if (kv.first.rfind("tok.", 0) != 0) extra[kv.first] = kv.second;
+  t.save(path, dcsldm::optim::ArenaState::Params, 0, extra);
+  std::printf("%s: cell floors %.6g (inputs, k = %g / %d px) and %.6g (outputs, / %d px)\n", path.c_str(),
+              t.config().cell_floor_in, k, ri, t.config().cell_floor_out, ro);
+  return 0;
+}
+
 // ------------------------------------------------------------------------------------------ info
 int cmd_info(int argc, char** argv) {
   cli::Args a("info",
@@ -211,12 +239,14 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"k", "K", "patches along the shorter side", "the preset's"},
                {"queries", "n", "tokens per patch", "the preset's"},
                {"pixel-width", "E", "width of the pixel tokens and pixel attentions", "64"},
+               {"freqs", "F", "Fourier frequencies of in-patch pixel coordinates (pi 2^0 .. pi 2^(F-1))", "the preset's"},
                {"head-hidden", "H", "hidden width of the per-pixel output MLP", "64"},
                {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05 (glyphs preset: 0.02)"},
                {"relative-noise", "", "--latent-noise is a fraction of each level's RMS (the same SNR for every level)", ""},
                {"latent-l2", "X", "weight of mean(z^2)", "1e-3 (glyphs preset: 0)"},
                {"full-levels", "P", "probability of decoding all levels (else m ~ U{1..L})", "0.5"},
                {"prefix-full-weight", "W", "prefix steps (m < L) also decode all levels; that loss weighted W", "0 (off)"},
+               {"all-targets", "", "every step decodes its latent at every target scale (losses averaged)", ""},
                {"final-phase", "F", "last fraction F of the steps moves linearly to the --final-* choices", "0 (none)"},
                {"final-full-levels", "P", "--full-levels at the end of the final phase", "--full-levels"},
                {"final-in-res", "R1,R2", "input scales at the end of the final phase", "--in-res"},
@@ -253,6 +283,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.latent_l2 = a.real("latent-l2", p.opt.latent_l2, 0, 10);
   p.opt.full_levels_prob = a.real("full-levels", p.opt.full_levels_prob, 0, 1);
   p.opt.prefix_full_weight = a.real("prefix-full-weight", 0, 0, 100);
+  p.opt.all_targets = a.has("all-targets");
   p.opt.final_fraction = a.real("final-phase", 0, 0, 1);
   p.opt.final_full_levels_prob = a.real("final-full-levels", p.opt.full_levels_prob, 0, 1);
   p.opt.final_in_res = a.int_list("final-in-res", {}, 1, 4096);
@@ -266,6 +297,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.cfg.queries = int(a.integer("queries", p.cfg.queries, 1, 64));
   p.cfg.pixel_width = int(a.integer("pixel-width", p.cfg.pixel_width, 4, 4096));
   p.cfg.head_hidden = int(a.integer("head-hidden", p.cfg.head_hidden, 1, 4096));
+  p.cfg.freqs = int(a.integer("freqs", p.cfg.freqs, 1, 16));
   const std::string data = a.str("data", p.data);
   std::unique_ptr<tok::TrainSource> src;
   if (data == "fmnist") {
@@ -1235,6 +1267,7 @@ const char* kUsage =
     "commands:\n"
     "  info              model configuration, parameter count, backend and threads\n"
     "  train-tokenizer   train a DCS-Tok tokenizer (asymmetric scale alignment, checkpoints, resume)\n"
+    "  set-cell-floor    record a tokenizer's cell floors (files trained before the trainer did)\n"
     "  eval-tokenizer    reconstruction PSNR/SSIM vs exact ground truth and bicubic; level allocation\n"
     "  train-baseline-ae train the conventional fixed-patch ViT autoencoder (the comparison baseline)\n"
     "  train-dit         train a class-conditional DCS-DiT on a tokenizer's Fashion-MNIST latents\n"
@@ -1260,6 +1293,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "info") rc = cmd_info(argc, argv);
     else if (cmd == "train-tokenizer") rc = cmd_train_tokenizer(argc, argv);
+    else if (cmd == "set-cell-floor") rc = cmd_set_cell_floor(argc, argv);
     else if (cmd == "eval-tokenizer") rc = cmd_eval_tokenizer(argc, argv);
     else if (cmd == "train-baseline-ae") rc = cmd_train_baseline_ae(argc, argv);
     else if (cmd == "train-dit") rc = cmd_train_dit(argc, argv);

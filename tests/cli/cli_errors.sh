@@ -47,6 +47,11 @@ check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors
 check 0 "--final-phase" train-tokenizer --help
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-phase 1.5
 check 0 "--prefix-full-weight" train-tokenizer --help
+check 0 "--all-targets" train-tokenizer --help
+check 0 "--freqs" train-tokenizer --help
+check 2 "--in-res and --out-res are required" set-cell-floor --model "$TMP/corrupt.safetensors" --in-res 28
+check 2 "out of range" set-cell-floor --model "$TMP/corrupt.safetensors" --in-res 0 --out-res 28
+check 1 "corrupt.safetensors" set-cell-floor --model "$TMP/corrupt.safetensors" --in-res 28 --out-res 28
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --prefix-full-weight -1
 check 2 "--final-out-res 4 is below k = 7" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-out-res 28,4
 check 2 "given twice" info --model a --model b

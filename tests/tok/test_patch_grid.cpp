@@ -76,6 +76,20 @@ void check_tables(const tok::PatchGrid& g) {
       }
   CHECK(ok);
   for (int q : per_patch) CHECK(q >= 1);
+  // A cell floor raises the spatial cells below it to it; positions and the temporal cell are unchanged.
+  for (const double floor : {0.0, 0.3, 1.5}) {
+    View2<double, Mem> fc("floored", g.num_pixels(), 6);
+    tok::pixel_coords(ExecSpace(), tab, fc, floor);
+    const auto f = test::to_doubles(fc);
+    const double want[6] = {0, 0, 0, double(g.gt) / g.t, std::max(double(g.gh) / g.h, floor),
+                            std::max(double(g.gw) / g.w, floor)};
+    bool floor_ok = true;
+    for (std::size_t q = 0; q < std::size_t(g.num_pixels()); ++q)
+      for (std::size_t a = 0; a < 6; ++a)
+        floor_ok = floor_ok && (a < 3 ? f[q * 6 + a] == c[q * 6 + a] : std::abs(f[q * 6 + a] - want[a]) < 1e-15);
+    INFO("cell floor " << floor);
+    CHECK(floor_ok);
+  }
   // Tiled passes (tok/tokenizer.hpp's tiled decode): each tile's patch indices and coordinates are the
   // whole grid's rows [first, first + count), for tiles that divide nothing and tiles of one pixel.
   for (const int cap : {1, 3, g.num_pixels()}) {

@@ -152,6 +152,62 @@ TEST_CASE("tokenizer: one latent decodes to any size, aspect and frame count", "
   REQUIRE_THROWS_WITH(model.encode(Exec(), wrongc, z), Catch::Contains("x is (2, 1, 8, 8, 3)"));
 }
 
+TEST_CASE("tokenizer: cell floors change only pixels smaller than the floor; files and the trainer keep them",
+          "[tok]") {
+  // tiny_config has k = 2: a floor of 2 / 8 leaves inputs and outputs of <= 8 pixels bit for bit as they were
+  // and changes a 16-pixel decode (or a 16-pixel input's latent); the floor is in the file's metadata.
+  const auto cfg = tiny_config();
+  auto cfl = cfg;
+  cfl.cell_floor_in = 2.0 / 8;
+  cfl.cell_floor_out = 2.0 / 8;
+  TokF plain(cfg), floored(cfl);
+  plain.init(Exec(), 31);
+  floored.init(Exec(), 31);
+  auto x8 = make5<float>(2, 1, 8, 8, 2), x16 = make5<float>(2, 1, 16, 16, 2);
+  fill_uniform(x8, 4, 0, 1);
+  fill_uniform(x16, 5, 0, 1);
+  View3<float, Mem> za("za", 2, 3, 3), zb("zb", 2, 3, 3);
+  plain.encode(Exec(), x8, za);
+  floored.encode(Exec(), x8, zb);
+  REQUIRE(to_doubles(za) == to_doubles(zb));
+  for (const int r : {4, 7, 8, 16}) {
+    auto ya = make5<float>(2, 1, std::size_t(r), std::size_t(r), 2), yb = make5<float>(2, 1, std::size_t(r), std::size_t(r), 2);
+    plain.decode(Exec(), za, 2, ya);
+    floored.decode(Exec(), za, 2, yb);
+    INFO("decode at " << r << " px");
+    if (r <= 8) REQUIRE(to_doubles(ya) == to_doubles(yb));
+    else REQUIRE(to_doubles(ya) != to_doubles(yb));
+  }
+  plain.encode(Exec(), x16, za);
+  floored.encode(Exec(), x16, zb);
+  REQUIRE(to_doubles(za) != to_doubles(zb));
+  // A floored 16-px decode is the plain model's decode with the 8-px cell features at the 16-px positions:
+  // equal to setting the floor afterwards.
+  plain.set_cell_floors(2.0 / 8, 2.0 / 8);
+  auto y1 = make5<float>(2, 1, 16, 16, 2), y2 = make5<float>(2, 1, 16, 16, 2);
+  plain.decode(Exec(), za, 2, y1);
+  floored.decode(Exec(), za, 2, y2);
+  REQUIRE(to_doubles(y1) == to_doubles(y2));
+  REQUIRE_THROWS_WITH(plain.set_cell_floors(-1, 0), Catch::Contains("cell_floor_in = -1"));
+  // Files: the floors round-trip; metadata without them (older files) loads with none.
+  auto md = cfl.to_metadata();
+  REQUIRE(md.at("tok.cell_floor_out") == "0.25");
+  REQUIRE(tok::TokenizerConfig::from_metadata(md, "f").cell_floor_in == 0.25);
+  md.erase("tok.cell_floor_in");
+  md.erase("tok.cell_floor_out");
+  REQUIRE(tok::TokenizerConfig::from_metadata(md, "f").cell_floor_out == 0);
+  // The trainer records k / (largest input scale) and k / (largest target scale), final lists included.
+  tok::TrainOptions o;
+  o.in_res = {6, 9};
+  o.out_res = {9, 12};
+  o.final_out_res = {16};
+  const auto tc = tok::with_training_cell_floors(cfg, o);
+  REQUIRE(tc.cell_floor_in == 2.0 / 9);
+  REQUIRE(tc.cell_floor_out == 2.0 / 16);
+  REQUIRE(tok::TokenizerTrainer<Exec, float>(cfg, o).model().config().cell_floor_out == 2.0 / 16);
+  REQUIRE(tok::with_training_cell_floors(cfl, o).cell_floor_in == 0.25);  // a floor already set is kept
+}
+
 TEST_CASE("tokenizer: a decode over the memory budget runs in tiles and equals the whole-grid decode", "[tok]") {
   auto cfg = tiny_config();
   cfg.kt = 2;
@@ -587,4 +643,69 @@ TEST_CASE("tokenizer trainer: a prefix step with prefix_full_weight adds the all
   tok::TrainOptions bad;
   bad.prefix_full_weight = -1;
   REQUIRE_THROWS_WITH((tok::TokenizerTrainer<Exec, float>(cfg, bad)), Catch::Contains("prefix_full_weight = -1"));
+}
+
+TEST_CASE("tokenizer trainer: all_targets decodes every target scale of a step, the gradient the targets' mean",
+          "[tok][train]") {
+  // One input scale and all levels, so the one-target trainers (out_res {9} and {12}) make the same choices as
+  // the all-targets one (out_res {9, 12}): G(all) = (G(9) + G(12)) / 2, losses the mean; no noise, no L2.
+  const auto cfg = tiny_config();
+  for (const int window : {0, 40}) {
+    tok::TrainOptions o;
+    o.batch = 3;
+    o.steps = 10;
+    o.in_res = {6};
+    o.out_res = {9, 12};
+    o.full_levels_prob = 1;
+    o.max_target_pixels = window;
+    o.latent_noise = 0;
+    o.latent_l2 = 0;
+    o.clip = 1e30;
+    o.log_every = 1000;
+    o.ckpt_every = 0;
+    tok::TrainOptions o9 = o, o12 = o;
+    o.all_targets = true;
+    o9.out_res = {9};
+    o12.out_res = {12};
+    BlobSource src;
+    Exec space;
+    tok::TokenizerTrainer<Exec, float> all(cfg, o), t9(cfg, o9), t12(cfg, o12);
+    for (auto* t : {&all, &t9, &t12}) t->init(space);
+    for (std::int64_t s = 0; s < 8; ++s) {  // the drawn target first, then the list's other one
+      const auto ts = all.targets(s);
+      REQUIRE(ts.size() == 2);
+      REQUIRE(ts[0] == std::get<1>(all.choices(s)));
+      REQUIRE(ts[0] + ts[1] == 21);
+    }
+    REQUIRE(t9.targets(0) == std::vector<int>{9});
+    const auto sa = all.step(space, src), s9 = t9.step(space, src), s12 = t12.step(space, src);
+    INFO("window " << window);
+    REQUIRE(sa.targets == 2);
+    REQUIRE(s9.targets == 1);
+    REQUIRE(sa.mse == Approx((s9.mse + s12.mse) / 2).epsilon(1e-6));
+    REQUIRE(sa.l1 == Approx((s9.l1 + s12.l1) / 2).epsilon(1e-6));
+    const auto ga = to_doubles(all.model().arena().grads), g9 = to_doubles(t9.model().arena().grads),
+               g12 = to_doubles(t12.model().arena().grads);
+    double scale = 0, err = 0, diff = 0;
+    for (std::size_t i = 0; i < ga.size(); ++i) {
+      scale = std::max(scale, std::abs(ga[i]));
+      err = std::max(err, std::abs(ga[i] - 0.5 * (g9[i] + g12[i])));
+      diff = std::max(diff, std::abs(g9[i] - g12[i]));
+    }
+    INFO("max |g| " << scale << ", max error " << err << ", max |g9 - g12| " << diff);
+    REQUIRE(diff > 1e-2 * scale);  // the two targets' gradients differ: the test sees both
+    REQUIRE(err <= 1e-5 * scale);
+  }
+  // In the final phase the list is the one the target was drawn from.
+  tok::TrainOptions f;
+  f.steps = 100;
+  f.in_res = {6};
+  f.out_res = {9};
+  f.final_fraction = 0.5;
+  f.final_out_res = {12, 15};
+  f.all_targets = true;
+  tok::TokenizerTrainer<Exec, float> fin(cfg, f);
+  REQUIRE(fin.targets(0) == std::vector<int>{9});
+  REQUIRE(fin.targets(99).size() == 2);
+  REQUIRE(fin.targets(99)[0] + fin.targets(99)[1] == 27);
 }

@@ -31,6 +31,13 @@ struct TokenizerConfig {
   int head_hidden = 64;    ///< hidden width of the per-pixel output MLP
   std::vector<int> level_sizes{4, 4, 8, 16};  ///< N_1..N_L latent tokens per level
   int latent_channels = 8;                    ///< c: channels per latent token
+  /// Floors of the spatial pixel cell (footprint, patch units) the encoder (in) and the decoder (out) see: a
+  /// pixel smaller than the smallest cell of training is presented as one of that size, at its own position
+  /// (an input or output above the training scales reads and renders the continuous image as at the largest
+  /// training scale instead of extrapolating the cell features). 0: no floor. The trainer records
+  /// k / (largest input or target scale); files written before it have none (0). The temporal cell is not
+  /// floored.
+  double cell_floor_in = 0, cell_floor_out = 0;
 
   int levels() const { return int(level_sizes.size()); }
   int latent_tokens() const { return std::accumulate(level_sizes.begin(), level_sizes.end(), 0); }
@@ -59,6 +66,8 @@ struct TokenizerConfig {
     pos("head_hidden", head_hidden);
     pos("latent_channels", latent_channels);
     DCSLDM_REQUIRE(kt >= 0, op, "kt = ", kt, " must be >= 0");
+    DCSLDM_REQUIRE(cell_floor_in >= 0 && cell_floor_out >= 0, op, "cell_floor_in = ", cell_floor_in,
+                   ", cell_floor_out = ", cell_floor_out, ": must be >= 0 (0: no floor)");
     DCSLDM_REQUIRE(pixel_width % pixel_heads == 0, op, "pixel_width = ", pixel_width,
                    " is not divisible by pixel_heads = ", pixel_heads);
     DCSLDM_REQUIRE(width % heads == 0, op, "width = ", width, " is not divisible by heads = ", heads);
@@ -91,6 +100,8 @@ struct TokenizerConfig {
     put("mlp_ratio", mlp_ratio);
     put("head_hidden", head_hidden);
     put("latent_channels", latent_channels);
+    put("cell_floor_in", cell_floor_in);
+    put("cell_floor_out", cell_floor_out);
     std::string ls;
     for (std::size_t l = 0; l < level_sizes.size(); ++l) ls += (l ? "," : "") + std::to_string(level_sizes[l]);
     m["tok.level_sizes"] = ls;
@@ -136,6 +147,9 @@ struct TokenizerConfig {
     c.mlp_ratio = inum("mlp_ratio");
     c.head_hidden = inum("head_hidden");
     c.latent_channels = inum("latent_channels");
+    // Optional: files written before the trainer recorded the cell floors have none.
+    if (m.count("tok.cell_floor_in")) c.cell_floor_in = num("cell_floor_in");
+    if (m.count("tok.cell_floor_out")) c.cell_floor_out = num("cell_floor_out");
     c.level_sizes.clear();
     std::stringstream ss(get("level_sizes"));
     std::string tok;

@@ -69,6 +69,16 @@ class Tokenizer {
   }
 
   const TokenizerConfig& config() const { return cfg_; }
+  /// Sets the cell floors (TokenizerConfig::cell_floor_in / _out; 0: none), e.g. for a file trained before
+  /// the trainer recorded them; every plan is rebuilt.
+  void set_cell_floors(double in, double out) {
+    TokenizerConfig c = cfg_;
+    c.cell_floor_in = in;
+    c.cell_floor_out = out;
+    c.validate();
+    cfg_ = c;
+    clear_plans();
+  }
   const optim::ParamArena<T, M>& arena() const { return arena_; }
   optim::ParamArena<T, M>& arena() { return arena_; }
   const TokenizerParams<T, M>& params() const { return params_; }

@@ -227,14 +227,16 @@ struct PixelCoords {
   CV coords;  // (pixels, 6)
   PatchGrid g;
   int first;
+  double floor;  // of the spatial cells
   KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
     const int p = first + i, x = p % g.w, r = p / g.w, y = r % g.h, t = r / g.h;
     coords(i, 0) = T(axis_frac<A>(t, g.t, g.gt));
     coords(i, 1) = T(axis_frac<A>(y, g.h, g.gh));
     coords(i, 2) = T(axis_frac<A>(x, g.w, g.gw));
     coords(i, 3) = T(A(g.gt) / A(g.t));
-    coords(i, 4) = T(A(g.gh) / A(g.h));
-    coords(i, 5) = T(A(g.gw) / A(g.w));
+    const A ch = A(g.gh) / A(g.h), cw = A(g.gw) / A(g.w), f = A(floor);
+    coords(i, 4) = T(ch < f ? f : ch);
+    coords(i, 5) = T(cw < f ? f : cw);
   }
 };
 
@@ -256,10 +258,11 @@ struct PatchCentres {
 
 /// Per-pixel coordinate features, row-major pixel order (t, y, x):
 ///   coords(p, :) = [frac_t, frac_y, frac_x, cell_t, cell_y, cell_x],
-/// frac = in-patch position frac((i + 0.5) g / n), cell = g / n (the pixel footprint in patch units).
+/// frac = in-patch position frac((i + 0.5) g / n), cell = g / n (the pixel footprint in patch units), the
+/// spatial cells raised to at least `cell_floor` (TokenizerConfig::cell_floor_in / _out; 0: none).
 /// coords (tab.pixels(), 6) written (=): row i is pixel tab.first_pixel + i.
 template <class ExecSpace, class CV, class M>
-void pixel_coords(const ExecSpace& space, const PatchTables<M>& tab, const CV& coords) {
+void pixel_coords(const ExecSpace& space, const PatchTables<M>& tab, const CV& coords, double cell_floor = 0) {
   static_assert(CV::rank == 2, "pixel_coords: coords is a rank-2 View (pixels, 6)");
   const PatchGrid& g = tab.grid;
   DCSLDM_REQUIRE(coords.extent(0) == std::size_t(tab.pixels()) && coords.extent(1) == 6, "pixel_coords",
@@ -267,7 +270,7 @@ void pixel_coords(const ExecSpace& space, const PatchTables<M>& tab, const CV& c
                  ", 6)");
   Kokkos::parallel_for("dcsldm::pixel_coords",
                        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(space, 0, tab.pixels()),
-                       Impl::PixelCoords<CV>{coords, g, tab.first_pixel});
+                       Impl::PixelCoords<CV>{coords, g, tab.first_pixel, cell_floor});
 }
 
 /// Patch centres normalised to [0, 1] per axis: centres(P, :) = [(pt+0.5)/gt, (py+0.5)/gh, (px+0.5)/gw],

@@ -131,7 +131,7 @@ auto as3(const V& v, std::size_t b) {  // (B*S, D) -> (B, S, D)
 /// The patch-centre features ffpos (P, Fp) and, unless `patches_only`, every pixel's features ff (npix, Fw).
 template <class ExecSpace, class T, class M>
 void fill_features(const ExecSpace& space, const PatchTables<M>& tab, const TokenizerConfig& c, View2<T, M>& ff,
-                   View2<T, M>& ffpos, bool patches_only = false) {
+                   View2<T, M>& ffpos, double cell_floor, bool patches_only = false) {
   const PatchGrid& g = tab.grid;
   View2<T, M> centres("dcsldm::tok_patch_centres", std::size_t(g.num_patches()), 3);
   ffpos = View2<T, M>("dcsldm::tok_patch_features", std::size_t(g.num_patches()),
@@ -141,7 +141,7 @@ void fill_features(const ExecSpace& space, const PatchTables<M>& tab, const Toke
   if (patches_only) return;
   View2<T, M> coords("dcsldm::tok_pixel_coords", std::size_t(g.num_pixels()), 6);
   ff = View2<T, M>("dcsldm::tok_pixel_features", std::size_t(g.num_pixels()), std::size_t(pixel_feature_width(c)));
-  pixel_coords(space, tab, coords);
+  pixel_coords(space, tab, coords, cell_floor);
   nn::fourier_features_forward(space, coords, c.freqs, ff);
 }
 
@@ -276,7 +276,7 @@ EncodePlan<T, M> make_encode_plan(const ExecSpace& space, const TokenizerConfig&
   p.S = p.Pn + p.N;
   p.npix = g.num_pixels();
   p.tab = make_patch_tables<M>(g);
-  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos);
+  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, c.cell_floor_in);
   p.mask = nn::make_level_causal_mask<M>(nn::encoder_levels(p.Pn, c.level_sizes));
   p.pool = make_patch_pool_cache<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
   if (train) p.pool_ws = make_patch_pool_workspace<T, M>(std::size_t(batch), g, c.queries, c.pixel_width, c.pixel_heads);
@@ -304,7 +304,7 @@ void set_decode_window(const ExecSpace& space, const TokenizerConfig& c, DecodeP
   DCSLDM_REQUIRE(first >= 0 && first <= p.npix - p.tile, op, "first = ", first, ": the window of ", p.tile,
                  " pixels must start in [0, ", p.npix - p.tile, "]");
   p.wtab = select_pixel_tile(space, p.tab, first, p.tile);
-  pixel_coords(space, p.wtab, p.coords);
+  pixel_coords(space, p.wtab, p.coords, c.cell_floor_out);
   nn::fourier_features_forward(space, p.coords, c.freqs, p.ff);
 }
 
@@ -335,7 +335,7 @@ DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig&
   p.window = train && part;
   p.tile = part ? max_tile_pixels : p.npix;
   p.tab = part ? make_tile_tables<M>(g, p.tile) : make_patch_tables<M>(g);
-  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, part);
+  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, c.cell_floor_out, part);
   p.mask = nn::make_full_mask<M>();
   p.nb = make_neighbour_cache<T, M>(std::size_t(batch), p.tile, c.queries, c.pixel_width, c.pixel_heads);
   if (train) {
@@ -546,7 +546,7 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
     const int count = std::min(p.tile, p.npix - first);
     const PatchTables<M> tile = select_pixel_tile(space, p.tab, first, count);
     const View2<T, M> coords(p.coords.data(), std::size_t(count), 6), ff(p.ff.data(), std::size_t(count), Fw);
-    pixel_coords(space, tile, coords);
+    pixel_coords(space, tile, coords, c.cell_floor_out);
     nn::fourier_features_forward(space, coords, c.freqs, ff);
     Impl::depatchify(space, w, c, p, tile, ff, y.data());
   }

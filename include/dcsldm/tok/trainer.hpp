@@ -64,6 +64,11 @@ struct TrainOptions {
   /// and adds that decode's loss with this weight (every step then trains the full decode; level dropout still
   /// trains the prefixes). 0: one decode per step.
   double prefix_full_weight = 0;
+  /// true: every step decodes its latent at every scale of the target list it draws from (out_res, or
+  /// final_out_res when the final phase picks that list), each decode's loss weighted 1 / (scales in the list).
+  /// The encoder runs once, so each target scale is trained in every step instead of one step in
+  /// |out_res|; the input scale and the levels are drawn as usual. false: one target per step.
+  bool all_targets = false;
   double l1_weight = 1.0;         ///< weight of the L1 term (sparse data such as glyphs: small, see docs)
   double mse_weight = 1.0;        ///< weight of the MSE term
   std::vector<int> in_res{28}, out_res{28};
@@ -91,10 +96,27 @@ struct TrainOptions {
 struct StepStats {
   std::int64_t step = 0;
   int in_res = 0, out_res = 0, levels = 0;
+  int targets = 1;  ///< target scales decoded (TrainOptions::all_targets); the losses are their means
   double l1 = 0, mse = 0, reg = 0, grad_norm = 0, lr = 0;
   /// The all-levels decode of a prefix step (TrainOptions::prefix_full_weight > 0 and levels < L); -1 otherwise.
   double full_l1 = -1, full_mse = -1;
 };
+
+/// The configuration a trainer builds its model with: `cfg` with the cell floors (TokenizerConfig) set to the
+/// smallest cells of the training scales, k / (largest input scale) and k / (largest target scale), where cfg
+/// leaves them 0.
+inline TokenizerConfig with_training_cell_floors(TokenizerConfig cfg, const TrainOptions& opt) {
+  auto largest = [](const std::vector<int>& a, const std::vector<int>& b) {
+    int r = 0;
+    for (int v : a) r = std::max(r, v);
+    for (int v : b) r = std::max(r, v);
+    return r;
+  };
+  const int ri = largest(opt.in_res, opt.final_in_res), ro = largest(opt.out_res, opt.final_out_res);
+  if (cfg.cell_floor_in == 0 && ri > 0) cfg.cell_floor_in = double(cfg.k) / double(ri);
+  if (cfg.cell_floor_out == 0 && ro > 0) cfg.cell_floor_out = double(cfg.k) / double(ro);
+  return cfg;
+}
 
 template <class ExecSpace, class T = float>
 class TokenizerTrainer {
@@ -102,8 +124,8 @@ class TokenizerTrainer {
   using M = typename ExecSpace::memory_space;
 
   TokenizerTrainer(const TokenizerConfig& cfg, const TrainOptions& opt)
-      : opt_(opt), model_(cfg, optim::ArenaState::ParamsAndOptimizer),
-        ema_(model_.arena().layout, optim::ArenaState::Params), loss_("dcsldm::tok_losses", 5) {
+      : opt_(opt), model_(with_training_cell_floors(cfg, opt), optim::ArenaState::ParamsAndOptimizer),
+        ema_(model_.arena().layout, optim::ArenaState::Params), loss_("dcsldm::tok_losses", 1 + 4 * std::max({opt.out_res.size(), opt.final_out_res.size(), std::size_t(1)})) {
     const char* op = "TokenizerTrainer";
     DCSLDM_REQUIRE(opt.batch >= 1 && opt.steps >= 1, op, "batch = ", opt.batch, ", steps = ", opt.steps,
                    " must be >= 1");
@@ -127,7 +149,7 @@ class TokenizerTrainer {
     z_ = View3<T, M>("dcsldm::tok_z", B, N, c);
     dz_ = View3<T, M>("dcsldm::tok_dz", B, N, c);
     dzreg_ = View3<T, M>("dcsldm::tok_dzreg", B, N, c);
-    if (opt.prefix_full_weight > 0) dzfull_ = View3<T, M>("dcsldm::tok_dzfull", B, N, c);
+    if (opt.prefix_full_weight > 0 || opt.all_targets) dzfull_ = View3<T, M>("dcsldm::tok_dzfull", B, N, c);
     zeros_ = View3<T, M>("dcsldm::tok_zeros", B, N, c);
   }
 
@@ -187,24 +209,19 @@ class TokenizerTrainer {
 
   /// The random choices of step s: (in_res, out_res, levels).
   std::tuple<int, int, int> choices(std::int64_t s) const {
-    std::mt19937_64 g(rng::stream_of("tok_step") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
-    const int L = model_.config().levels();
-    std::uniform_int_distribution<std::size_t> di(0, opt_.in_res.size() - 1), dout(0, opt_.out_res.size() - 1);
-    std::uniform_real_distribution<double> u(0, 1);
-    std::uniform_int_distribution<int> dl(1, L);
-    int ri = opt_.in_res[di(g)], ro = opt_.out_res[dout(g)];
-    const double r = final_weight(s);
-    const double pf = opt_.final_full_levels_prob < 0 ? opt_.full_levels_prob : opt_.final_full_levels_prob;
-    const int m = u(g) < opt_.full_levels_prob + r * (pf - opt_.full_levels_prob) ? L : dl(g);
-    if (r > 0) {  // the final phase's scales: their own stream, so the draws above are the recipe's
-      std::mt19937_64 gf(rng::stream_of("tok_final") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
-      const auto& fi = opt_.final_in_res.empty() ? opt_.in_res : opt_.final_in_res;
-      const auto& fo = opt_.final_out_res.empty() ? opt_.out_res : opt_.final_out_res;
-      std::uniform_int_distribution<std::size_t> fdi(0, fi.size() - 1), fdo(0, fo.size() - 1);
-      if (u(gf) < r) ri = fi[fdi(gf)];
-      if (u(gf) < r) ro = fo[fdo(gf)];
-    }
-    return {ri, ro, m};
+    const Draw d = draw(s);
+    return {d.in_res, d.out_res, d.levels};
+  }
+
+  /// The target scales step s decodes: {out_res} of choices(s), or with all_targets every scale of the list
+  /// that target was drawn from, the drawn one first.
+  std::vector<int> targets(std::int64_t s) const {
+    const Draw d = draw(s);
+    if (!opt_.all_targets) return {d.out_res};
+    std::vector<int> t{d.out_res};
+    for (int r : *d.out_list)
+      if (std::find(t.begin(), t.end(), r) == t.end()) t.push_back(r);
+    return t;
   }
 
   /// The first pixel of step s's target window: one of the ceil(npix / window) windows that tile the target
@@ -240,58 +257,71 @@ class TokenizerTrainer {
     reserve(space);
     const TokenizerConfig& cfg = model_.config();
     const auto [ri, ro, m] = choices(step_);
-    Batch& b = batch_for(ri, ro);
-    src.sample(step_, opt_.batch, ri, ro, b.h_in.data(), b.h_out.data());
-    Kokkos::deep_copy(space, b.x, b.h_in);
-    const int npix_out = ro * ro;
-    int first = 0;
-    if (b.window > 0) {  // the window's target pixels of every sample, packed
-      first = int(window_start(step_, npix_out, b.window));
-      const std::size_t C = std::size_t(cfg.channels), wn = std::size_t(b.window) * C;
-      for (std::size_t i = 0; i < std::size_t(opt_.batch); ++i)
-        std::copy_n(b.h_out.data() + (i * std::size_t(npix_out) + std::size_t(first)) * C, wn, b.h_win.data() + i * wn);
-      Kokkos::deep_copy(space, b.target, b.h_win);
-    } else {
-      Kokkos::deep_copy(space, b.target, b.h_out);
-    }
+    const std::vector<int> outs = targets(step_);
+    DCSLDM_REQUIRE(loss_.extent(0) >= 1 + 4 * outs.size(), "TokenizerTrainer::step", "loss slots for ", outs.size(),
+                   " targets");
     optim::zero_grad(space, model_.arena());
     const auto& P = model_.params();
     const auto& G = model_.grads();
     const auto& ep = model_.encode_plan(space, opt_.batch, model_.grid(1, ri, ri), true);
-    auto& dp = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), m, true, b.window);
-    encode_forward(space, b.x, P, cfg, z_, ep);
-    // Decodes z_ with `plan` (noise stream `stream`), writes its L1 | MSE into loss_(slot), loss_(slot + 1) and
-    // backpropagates `weight` x the loss into the parameters and `dz` (=).
-    auto decode_pass = [&](DecodePlan<T, M>& plan, std::uint64_t stream, int slot, double weight,
-                           const View3<T, M>& dz) {
-      if (b.window > 0) {
-        set_decode_window(space, cfg, plan, first);
-        const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
-        decode_forward_window(space, z_, P, cfg, yw, plan, opt_.latent_noise, opt_.seed, stream,
-                              opt_.latent_noise_relative);
-      } else {
-        decode_forward(space, z_, P, cfg, b.y, plan, opt_.latent_noise, opt_.seed, stream, opt_.latent_noise_relative);
-      }
-      nn::l1_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(slot, slot + 1)));
-      nn::mse_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(slot + 1, slot + 2)));
-      nn::l1_loss_backward(space, weight * opt_.l1_weight, b.y, b.target, b.dy);
-      nn::mse_loss_backward(space, weight * opt_.mse_weight, b.y, b.target, b.dy2);
-      nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
-      decode_backward(space, b.dy, P, G, cfg, plan, dz);
-    };
-    decode_pass(dp, rng::stream_of("tok_noise") + std::uint64_t(step_), 0, 1.0, dz_);
     const bool full_too = opt_.prefix_full_weight > 0 && m < cfg.levels();
-    if (full_too) {  // the same latent decoded with all levels (own noise draw), its loss weighted; dz adds up
-      // Plans share the decode scratch: taking this one may rebuild it over dp's buffers, which are done.
-      auto& dpf = model_.decode_plan(space, opt_.batch, model_.grid(1, ro, ro), cfg.levels(), true, b.window);
-      decode_pass(dpf, rng::stream_of("tok_noise_full") + std::uint64_t(step_), 3, opt_.prefix_full_weight, dzfull_);
-      nn::Impl::add_into(space, dz_, dzfull_, dz_);
+    const double share = 1.0 / double(outs.size());
+    for (std::size_t k = 0; k < outs.size(); ++k) {
+      const int rk = outs[k];
+      Batch& b = batch_for(ri, rk);
+      src.sample(step_, opt_.batch, ri, rk, b.h_in.data(), b.h_out.data());  // the same samples at every scale
+      if (k == 0) {
+        Kokkos::deep_copy(space, b.x, b.h_in);
+        encode_forward(space, b.x, P, cfg, z_, ep);
+      }
+      int first = 0;
+      if (b.window > 0) {  // the window's target pixels of every sample, packed
+        first = int(window_start(step_, rk * rk, b.window));
+        const std::size_t C = std::size_t(cfg.channels), wn = std::size_t(b.window) * C;
+        for (std::size_t i = 0; i < std::size_t(opt_.batch); ++i)
+          std::copy_n(b.h_out.data() + (i * std::size_t(rk * rk) + std::size_t(first)) * C, wn, b.h_win.data() + i * wn);
+        Kokkos::deep_copy(space, b.target, b.h_win);
+      } else {
+        Kokkos::deep_copy(space, b.target, b.h_out);
+      }
+      // Decodes z_ with `plan` (noise stream `stream`), writes its L1 | MSE into loss_(slot), loss_(slot + 1) and
+      // backpropagates `weight` x the loss into the parameters and `dz` (=).
+      auto decode_pass = [&](DecodePlan<T, M>& plan, std::uint64_t stream, int slot, double weight,
+                             const View3<T, M>& dz) {
+        if (b.window > 0) {
+          set_decode_window(space, cfg, plan, first);
+          const View3<T, M> yw(b.y.data(), std::size_t(opt_.batch), std::size_t(b.window), std::size_t(cfg.channels));
+          decode_forward_window(space, z_, P, cfg, yw, plan, opt_.latent_noise, opt_.seed, stream,
+                                opt_.latent_noise_relative);
+        } else {
+          decode_forward(space, z_, P, cfg, b.y, plan, opt_.latent_noise, opt_.seed, stream, opt_.latent_noise_relative);
+        }
+        nn::l1_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(slot, slot + 1)));
+        nn::mse_loss_forward(space, b.y, b.target, Kokkos::subview(loss_, std::make_pair(slot + 1, slot + 2)));
+        nn::l1_loss_backward(space, weight * opt_.l1_weight, b.y, b.target, b.dy);
+        nn::mse_loss_backward(space, weight * opt_.mse_weight, b.y, b.target, b.dy2);
+        nn::Impl::add_into(space, b.dy, b.dy2, b.dy);
+        decode_backward(space, b.dy, P, G, cfg, plan, dz);
+      };
+      // Target k's decode (the first one's noise stream is the one-target recipe's); dz adds up over decodes.
+      // Plans share the decode scratch: taking one may rebuild it over the previous plan's buffers, which are done.
+      const std::uint64_t kk = std::uint64_t(k) << 40;
+      auto& dp = model_.decode_plan(space, opt_.batch, model_.grid(1, rk, rk), m, true, b.window);
+      decode_pass(dp, rng::stream_of("tok_noise") + std::uint64_t(step_) + kk, 1 + 4 * int(k), share,
+                  k == 0 ? dz_ : dzfull_);
+      if (k > 0) nn::Impl::add_into(space, dz_, dzfull_, dz_);
+      if (full_too) {  // the same latent decoded with all levels (own noise draw), its loss weighted
+        auto& dpf = model_.decode_plan(space, opt_.batch, model_.grid(1, rk, rk), cfg.levels(), true, b.window);
+        decode_pass(dpf, rng::stream_of("tok_noise_full") + std::uint64_t(step_) + kk, 3 + 4 * int(k),
+                    share * opt_.prefix_full_weight, dzfull_);
+        nn::Impl::add_into(space, dz_, dzfull_, dz_);
+      }
     }
-    auto regv = Kokkos::subview(loss_, std::make_pair(2, 3));
+    auto regv = Kokkos::subview(loss_, std::make_pair(0, 1));
     nn::mse_loss_forward(space, z_, zeros_, regv);
     nn::mse_loss_backward(space, opt_.latent_l2, z_, zeros_, dzreg_);
     nn::Impl::add_into(space, dz_, dzreg_, dz_);
-    encode_backward(space, dz_, b.x, P, G, cfg, ep);
+    encode_backward(space, dz_, batch_for(ri, outs[0]).x, P, G, cfg, ep);
     StepStats st;
     st.grad_norm = optim::clip_grad_norm_readback(space, model_.arena().grads, opt_.clip);
     st.lr = sched_(step_);
@@ -302,12 +332,17 @@ class TokenizerTrainer {
     st.in_res = ri;
     st.out_res = ro;
     st.levels = m;
-    st.l1 = double(hl(0));
-    st.mse = double(hl(1));
-    st.reg = double(hl(2));
-    if (full_too) {
-      st.full_l1 = double(hl(3));
-      st.full_mse = double(hl(4));
+    st.targets = int(outs.size());
+    st.reg = double(hl(0));
+    st.l1 = st.mse = 0;
+    if (full_too) st.full_l1 = st.full_mse = 0;
+    for (std::size_t k = 0; k < outs.size(); ++k) {  // means over the targets
+      st.l1 += double(hl(1 + 4 * k)) * share;
+      st.mse += double(hl(2 + 4 * k)) * share;
+      if (full_too) {
+        st.full_l1 += double(hl(3 + 4 * k)) * share;
+        st.full_mse += double(hl(4 + 4 * k)) * share;
+      }
     }
     ++step_;
     return st;
@@ -358,6 +393,34 @@ class TokenizerTrainer {
   const TrainOptions& options() const { return opt_; }
 
  private:
+  struct Draw {
+    int in_res, out_res, levels;
+    const std::vector<int>* out_list;  ///< the list out_res was drawn from
+  };
+  Draw draw(std::int64_t s) const {
+    std::mt19937_64 g(rng::stream_of("tok_step") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
+    const int L = model_.config().levels();
+    std::uniform_int_distribution<std::size_t> di(0, opt_.in_res.size() - 1), dout(0, opt_.out_res.size() - 1);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::uniform_int_distribution<int> dl(1, L);
+    Draw d{opt_.in_res[di(g)], opt_.out_res[dout(g)], 0, &opt_.out_res};
+    const double r = final_weight(s);
+    const double pf = opt_.final_full_levels_prob < 0 ? opt_.full_levels_prob : opt_.final_full_levels_prob;
+    d.levels = u(g) < opt_.full_levels_prob + r * (pf - opt_.full_levels_prob) ? L : dl(g);
+    if (r > 0) {  // the final phase's scales: their own stream, so the draws above are the recipe's
+      std::mt19937_64 gf(rng::stream_of("tok_final") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
+      const auto& fi = opt_.final_in_res.empty() ? opt_.in_res : opt_.final_in_res;
+      const auto& fo = opt_.final_out_res.empty() ? opt_.out_res : opt_.final_out_res;
+      std::uniform_int_distribution<std::size_t> fdi(0, fi.size() - 1), fdo(0, fo.size() - 1);
+      if (u(gf) < r) d.in_res = fi[fdi(gf)];
+      if (u(gf) < r) {
+        d.out_res = fo[fdo(gf)];
+        d.out_list = &fo;
+      }
+    }
+    return d;
+  }
+
   struct Batch {
     View5<T, M> x, target, y, dy, dy2;  // target .. dy2: (B, 1, ro, ro, C), or (B, 1, 1, window, C) for a window
     typename View5<T, M>::HostMirror h_in, h_out, h_win;  // h_out: the whole target; h_win: its window (packed)
