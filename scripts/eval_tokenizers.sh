@@ -10,7 +10,7 @@ R="$ROOT/docs/results"
 mkdir -p "$R"
 export OMP_PROC_BIND=false
 FM_TARGET=${FM_TARGET:-19}       # allocation quality target at 28 px (dB)
-GL_TARGET=${GL_TARGET:-26}       # allocation quality target for glyphs at 64 px (dB)
+GL_TARGET=${GL_TARGET:-29}       # allocation quality target for glyphs at 64 px (dB)
 serif=/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf
 serifb=/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf
 

@@ -68,6 +68,21 @@ double loss_and_grad(tok::Tokenizer<Exec, T>& model, const tok::View5<T, Mem>& x
   return test::dot(y, proj);
 }
 
+/// Trainer options whose step gradients can be compared exactly: batch 3, training windows of `window` pixels
+/// (0: whole targets), no latent noise or L2, no clipping, no logs or checkpoints.
+tok::TrainOptions raw_gradient_options(int window) {
+  tok::TrainOptions o;
+  o.batch = 3;
+  o.steps = 10;
+  o.max_target_pixels = window;
+  o.latent_noise = 0;
+  o.latent_l2 = 0;
+  o.clip = 1e30;
+  o.log_every = 1000;
+  o.ckpt_every = 0;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("tokenizer: whole-model gradients match finite differences", "[tok][gradient]") {
@@ -597,17 +612,9 @@ TEST_CASE("tokenizer trainer: a prefix step with prefix_full_weight adds the all
   const int L = cfg.levels();
   const double w = 0.5;
   for (const int window : {0, 40}) {
-    tok::TrainOptions o;
-    o.batch = 3;
-    o.steps = 10;
+    tok::TrainOptions o = raw_gradient_options(window);
     o.in_res = {6, 9};
     o.out_res = {9, 12};
-    o.max_target_pixels = window;
-    o.latent_noise = 0;
-    o.latent_l2 = 0;
-    o.clip = 1e30;
-    o.log_every = 1000;
-    o.ckpt_every = 0;
     o.seed = 1;
     while (std::get<2>(tok::TokenizerTrainer<Exec, float>(cfg, o).choices(0)) == L) ++o.seed;  // a prefix step
     tok::TrainOptions o_full = o, o_both = o;
@@ -651,18 +658,10 @@ TEST_CASE("tokenizer trainer: all_targets decodes every target scale of a step, 
   // the all-targets one (out_res {9, 12}): G(all) = (G(9) + G(12)) / 2, losses the mean; no noise, no L2.
   const auto cfg = tiny_config();
   for (const int window : {0, 40}) {
-    tok::TrainOptions o;
-    o.batch = 3;
-    o.steps = 10;
+    tok::TrainOptions o = raw_gradient_options(window);
     o.in_res = {6};
     o.out_res = {9, 12};
     o.full_levels_prob = 1;
-    o.max_target_pixels = window;
-    o.latent_noise = 0;
-    o.latent_l2 = 0;
-    o.clip = 1e30;
-    o.log_every = 1000;
-    o.ckpt_every = 0;
     tok::TrainOptions o9 = o, o12 = o;
     o.all_targets = true;
     o9.out_res = {9};
