@@ -215,14 +215,22 @@ class TokenizerTrainer {
 
   /// The target scales step s decodes: {out_res} of choices(s), or with all_targets every scale of the list
   /// that target was drawn from, the drawn one first.
-  std::vector<int> targets(std::int64_t s) const {
-    const Draw d = draw(s);
+  std::vector<int> targets(std::int64_t s) const { return targets_of(draw(s)); }
+
+ private:
+  struct Draw {
+    int in_res, out_res, levels;
+    const std::vector<int>* out_list;  ///< the list out_res was drawn from
+  };
+  std::vector<int> targets_of(const Draw& d) const {
     if (!opt_.all_targets) return {d.out_res};
     std::vector<int> t{d.out_res};
     for (int r : *d.out_list)
       if (std::find(t.begin(), t.end(), r) == t.end()) t.push_back(r);
     return t;
   }
+
+ public:
 
   /// The first pixel of step s's target window: one of the ceil(npix / window) windows that tile the target
   /// (the last one ends at the last pixel), uniformly (its own random stream: the other choices of a step do
@@ -256,8 +264,9 @@ class TokenizerTrainer {
   StepStats step(const ExecSpace& space, TrainSource& src) {
     reserve(space);
     const TokenizerConfig& cfg = model_.config();
-    const auto [ri, ro, m] = choices(step_);
-    const std::vector<int> outs = targets(step_);
+    const Draw d = draw(step_);  // the step's random choices, drawn once
+    const int ri = d.in_res, ro = d.out_res, m = d.levels;
+    const std::vector<int> outs = targets_of(d);
     DCSLDM_REQUIRE(loss_.extent(0) >= 1 + 4 * outs.size(), "TokenizerTrainer::step", "loss slots for ", outs.size(),
                    " targets");
     optim::zero_grad(space, model_.arena());
@@ -393,10 +402,6 @@ class TokenizerTrainer {
   const TrainOptions& options() const { return opt_; }
 
  private:
-  struct Draw {
-    int in_res, out_res, levels;
-    const std::vector<int>* out_list;  ///< the list out_res was drawn from
-  };
   Draw draw(std::int64_t s) const {
     std::mt19937_64 g(rng::stream_of("tok_step") ^ (opt_.seed * 0x9E3779B97F4A7C15ull) ^ std::uint64_t(s));
     const int L = model_.config().levels();
