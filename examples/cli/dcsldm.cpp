@@ -254,6 +254,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"l1-weight", "X", "weight of the L1 loss term", "the preset's"},
                {"seed", "S", "random seed", "1"},
                {"init", "NAME", "initialisation of a fresh start: unit or small (tokenizer_params.hpp)", "unit"},
+               {"from", "FILE", "fine-tune: start from this tokenizer's weights and architecture (fresh optimizer, step 0)", ""},
                {"log-every", "N", "steps between progress lines", "50"},
                {"ckpt-every", "N", "steps between checkpoints", "500"},
                {"no-resume", "", "start fresh even if a checkpoint exists", ""}});
@@ -298,6 +299,16 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.cfg.pixel_width = int(a.integer("pixel-width", p.cfg.pixel_width, 4, 4096));
   p.cfg.head_hidden = int(a.integer("head-hidden", p.cfg.head_hidden, 1, 4096));
   p.cfg.freqs = int(a.integer("freqs", p.cfg.freqs, 1, 16));
+  const std::string from = a.str("from", "");
+  if (!from.empty()) {
+    // The architecture is the file's; its cell floors are set again from this run's scale lists.
+    for (const char* flag : {"width", "layers", "levels", "latent-channels", "k", "queries", "pixel-width", "freqs",
+                             "head-hidden"})
+      if (a.has(flag))
+        throw cli::UsageError(std::string("--") + flag + " with --from: the architecture is the file's");
+    p.cfg = tok::Tokenizer<Exec, float>::load(from).config();
+    p.cfg.cell_floor_in = p.cfg.cell_floor_out = 0;
+  }
   const std::string data = a.str("data", p.data);
   std::unique_ptr<tok::TrainSource> src;
   if (data == "fmnist") {
@@ -312,6 +323,9 @@ int cmd_train_tokenizer(int argc, char** argv) {
   } else {
     throw cli::UsageError("--data '" + data + "': expected fmnist, glyphs or images:<folder>");
   }
+  if (!from.empty() && p.cfg.channels != src->channels())
+    throw cli::UsageError("--from '" + from + "' has " + std::to_string(p.cfg.channels) + " channels, the data " +
+                          std::to_string(src->channels()));
   p.cfg.channels = src->channels();
   for (const auto& [flag, list] : {std::pair<const char*, const std::vector<int>*>{"--in-res", &p.opt.in_res},
                                     {"--out-res", &p.opt.out_res},
@@ -323,11 +337,13 @@ int cmd_train_tokenizer(int argc, char** argv) {
   Exec space;
   tok::TokenizerTrainer<Exec, float> tr(p.cfg, p.opt);
   const bool resumed = !a.has("no-resume") && tr.resume(space);
-  if (!resumed) tr.init(space);
+  if (!resumed && !from.empty()) tr.init_from(space, from);
+  if (!resumed && from.empty()) tr.init(space);
   std::printf("train-tokenizer: %s, %zu parameters, latent %d x %d, data %s, batch %d, %lld steps%s, backend %s\n",
               out.c_str(), tr.model().num_params(), p.cfg.latent_tokens(), p.cfg.latent_channels,
               src->describe().c_str(), p.opt.batch, (long long)p.opt.steps,
-              resumed ? (" (resumed at step " + std::to_string(tr.current_step()) + ")").c_str() : "",
+              resumed ? (" (resumed at step " + std::to_string(tr.current_step()) + ")").c_str()
+                      : (from.empty() ? "" : (" (from " + from + ")").c_str()),
               backend_name().c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();

@@ -61,8 +61,9 @@ TEST_CASE("shipped fmnist tokenizer: PSNR per level on Fashion-MNIST test", "[to
 }
 
 // The shipped glyph tokenizer on a font never used in training (DejaVu Serif, one placement of each of its 94
-// glyphs), 32-px input, all levels: at 64 px it beats bicubic upscaling of the input by the issue's 2 dB
-// (docs/tokenizer.md: +3.66 dB over 376 placements), and at 128 px, through its cell floor, it is not below it.
+// glyphs), 32-px input, all levels: at 64 and at 128 px it beats bicubic upscaling of the input by the issue's
+// 2 dB (docs/tokenizer.md: +3.72 / +3.74 dB over 376 placements). The model before the 128-px fine-tune passes
+// only at 64 px (+1.05 dB at 128 px on these 94 glyphs).
 TEST_CASE("shipped glyph tokenizer: unseen font, 32 px decoded at 64 and 128 px against bicubic", "[tok][shipped]") {
   const std::string path = std::string(DCSLDM_MODELS_DIR) + "/glyphs_tok.safetensors";
   const std::string font = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf";
@@ -80,5 +81,6 @@ TEST_CASE("shipped glyph tokenizer: unseen font, 32 px decoded at 64 and 128 px 
                  << " dB, bicubic " << rec[1].bicubic_psnr);
   CHECK(rec[0].out_res == 64);
   CHECK(rec[0].psnr >= rec[0].bicubic_psnr + 2.0);
-  CHECK(rec[1].psnr >= rec[1].bicubic_psnr);
+  CHECK(rec[1].out_res == 128);
+  CHECK(rec[1].psnr >= rec[1].bicubic_psnr + 2.0);
 }

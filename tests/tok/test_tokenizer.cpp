@@ -558,6 +558,96 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
   for (const auto& f : {ck, ck + ".ema", ck + ".bak"}) std::filesystem::remove(f);
 }
 
+TEST_CASE("tokenizer trainer: init_from fine-tunes from a model file; a checkpoint without cell floors resumes",
+          "[tok][train]") {
+  const auto cfg = tiny_config();
+  tok::TrainOptions o;
+  o.batch = 4;
+  o.steps = 6;
+  o.lr = 3e-3;
+  o.min_lr = 3e-4;
+  o.warmup = 2;
+  o.in_res = {6, 9};
+  o.out_res = {6, 9, 12};
+  o.log_every = 1000;
+  o.ckpt_every = 0;
+  BlobSource src;
+  Exec space;
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string model = (dir / "dcsldm_tok_from.safetensors").string();
+  tok::TokenizerTrainer<Exec, float> a(cfg, o);
+  a.init(space);
+  for (int s = 0; s < 3; ++s) a.step(space, src);
+  a.save_model(model);
+  // Fine-tuning with larger targets: the file's (EMA) weights, the EMA a copy, zero moments, step 0, the new
+  // run's cell floors (k / 16).
+  tok::TrainOptions f = o;
+  f.out_res = {12, 16};
+  tok::TokenizerTrainer<Exec, float> b(cfg, f);
+  b.init(space);
+  const auto fresh = to_doubles(b.model().arena().params);
+  b.step(space, src);  // moments and step to reset
+  b.init_from(space, model);
+  REQUIRE(to_doubles(b.model().arena().params) == to_doubles(a.ema().params));
+  REQUIRE(to_doubles(b.ema().params) == to_doubles(a.ema().params));
+  REQUIRE(b.current_step() == 0);
+  REQUIRE(b.model().config().cell_floor_out == 2.0 / 16);
+  for (const auto& buf : {b.model().arena().m, b.model().arena().v})
+    for (const double v : to_doubles(buf)) REQUIRE(v == 0);
+  const auto st = b.step(space, src);
+  REQUIRE(st.step == 0);
+  REQUIRE(st.lr == Approx(o.lr / 2));  // the warm-up starts over
+  // Another architecture, or a damaged file, is refused with nothing copied.
+  auto other = cfg;
+  other.latent_channels += 1;
+  tok::TokenizerTrainer<Exec, float> c(other, f);
+  c.init(space);
+  const auto before = to_doubles(c.model().arena().params);
+  REQUIRE_THROWS_WITH(c.init_from(space, model),
+                      Catch::Contains("another architecture") && Catch::Contains("latent_channels 3 vs 4"));
+  const std::string cut = (dir / "dcsldm_tok_from_cut.safetensors").string();
+  {
+    std::ifstream in(model, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  tok::TokenizerTrainer<Exec, float> d(cfg, f);
+  d.init(space);
+  REQUIRE_THROWS(d.init_from(space, cut));
+  REQUIRE(to_doubles(c.model().arena().params) == before);
+  REQUIRE(to_doubles(d.model().arena().params) == fresh);
+
+  // A checkpoint written before the trainer recorded cell floors (no tok.cell_floor_* metadata) resumes with the
+  // trainer's floors and continues bit for bit; one that records other floors is refused.
+  const std::string ck = (dir / "dcsldm_tok_oldckpt.safetensors").string();
+  o.ckpt_path = ck;
+  tok::TokenizerTrainer<Exec, float> straight(cfg, o), part(cfg, o);
+  straight.init(space);
+  part.init(space);
+  for (int s = 0; s < 6; ++s) straight.step(space, src);
+  for (int s = 0; s < 3; ++s) part.step(space, src);
+  auto md = part.model().config().to_metadata();
+  md.erase("tok.cell_floor_in");
+  md.erase("tok.cell_floor_out");
+  md["dcsldm.kind"] = "tokenizer";
+  md["train.step"] = "3";
+  optim::save_arena(ck + ".ema", part.ema(), optim::ArenaState::Params, 0, md);
+  optim::save_arena(ck, part.model().arena(), optim::ArenaState::ParamsAndOptimizer, 3, md);
+  tok::TokenizerTrainer<Exec, float> resumed(cfg, o);
+  REQUIRE(resumed.resume(space));
+  REQUIRE(resumed.current_step() == 3);
+  REQUIRE(resumed.model().config().cell_floor_out == 2.0 / 12);
+  for (int s = 0; s < 3; ++s) resumed.step(space, src);
+  REQUIRE(to_doubles(resumed.model().arena().params) == to_doubles(straight.model().arena().params));
+  part.checkpoint();  // records the floors of out_res {6, 9, 12}
+  tok::TrainOptions g = o;
+  g.out_res = {6, 9, 12, 16};
+  tok::TokenizerTrainer<Exec, float> refused(cfg, g);
+  REQUIRE_THROWS_WITH(refused.resume(space),
+                      Catch::Contains("another configuration") && Catch::Contains("cell_floor_out"));
+  for (const auto& p : {model, cut, ck, ck + ".ema"}) std::filesystem::remove(p);
+}
+
 TEST_CASE("tokenizer trainer: the final phase moves the step choices to the final lists", "[tok][train]") {
   const auto cfg = tiny_config();
   tok::TrainOptions o;

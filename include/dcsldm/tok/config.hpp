@@ -165,4 +165,23 @@ struct TokenizerConfig {
   }
 };
 
+/// Whether two configurations describe the same parameters and computation up to the cell floors (which only
+/// change the pixel features above the training scales).
+inline bool same_architecture(TokenizerConfig a, TokenizerConfig b) {
+  a.cell_floor_in = a.cell_floor_out = b.cell_floor_in = b.cell_floor_out = 0;
+  return a.to_metadata() == b.to_metadata();
+}
+
+/// "field: a vs b" for every metadata field in which two configurations differ (for error messages).
+inline std::string describe_difference(const TokenizerConfig& a, const TokenizerConfig& b) {
+  const auto ma = a.to_metadata(), mb = b.to_metadata();
+  std::string r;
+  for (const auto& kv : ma) {
+    const auto it = mb.find(kv.first);
+    if (it != mb.end() && it->second == kv.second) continue;
+    r += (r.empty() ? "" : ", ") + kv.first.substr(4) + " " + kv.second + " vs " + (it == mb.end() ? "-" : it->second);
+  }
+  return r.empty() ? "identical" : r;
+}
+
 }  // namespace dcsldm::tok

@@ -160,6 +160,27 @@ class TokenizerTrainer {
     step_ = 0;
   }
 
+  /// Fine-tuning start: the weights of the model file `path` (its EMA weights, as written by save_model), the EMA
+  /// a copy of them, fresh AdamW moments and step 0 (the schedule starts over: warm-up and cosine over
+  /// opt.steps). The file's architecture must be this trainer's; its cell floors may differ (the trainer's,
+  /// from its scale lists, are kept). Nothing is copied unless the file is a valid tokenizer of that shape.
+  void init_from(const ExecSpace& space, const std::string& path) {
+    const io::SafeTensors f = io::SafeTensors::read(path);
+    const auto kind = f.metadata().find("dcsldm.kind");
+    DCSLDM_REQUIRE(kind != f.metadata().end() && kind->second == "tokenizer", "TokenizerTrainer::init_from", "'",
+                   path, "' is not a dcsldm tokenizer");
+    const TokenizerConfig fc = TokenizerConfig::from_metadata(f.metadata(), path);
+    DCSLDM_REQUIRE(same_architecture(fc, model_.config()), "TokenizerTrainer::init_from", "'", path,
+                   "' has another architecture than the trainer's model (", describe_difference(fc, model_.config()),
+                   ")");
+    optim::load_arena(path, model_.arena(), optim::ArenaState::Params);
+    Kokkos::deep_copy(space, model_.arena().m, T(0));
+    Kokkos::deep_copy(space, model_.arena().v, T(0));
+    Kokkos::deep_copy(space, ema_.params, model_.arena().params);
+    step_ = 0;
+    adam_.step = 0;
+  }
+
   /// Resume from opt.ckpt_path (parameters, AdamW state and step; EMA from "<path>.ema"). Returns false
   /// when there is no checkpoint; throws on a corrupt or mismatched one (nothing half-loaded: the files are
   /// validated before anything is copied).
@@ -172,8 +193,13 @@ class TokenizerTrainer {
     DCSLDM_REQUIRE(s1 == s2, "TokenizerTrainer::resume", "'", opt_.ckpt_path, "' is at step ", s1, " but '", ep,
                    "' at step ", s2, " (interrupted checkpoint?)");
     const TokenizerConfig fc = TokenizerConfig::from_metadata(main.metadata(), opt_.ckpt_path);
-    DCSLDM_REQUIRE(fc.to_metadata() == model_.config().to_metadata(), "TokenizerTrainer::resume", "'",
-                   opt_.ckpt_path, "' was trained with another configuration");
+    // A checkpoint written before the trainer recorded cell floors has none: the architecture must match and the
+    // trainer's floors are kept; one that records floors must record the trainer's.
+    const bool floors_recorded = main.metadata().count("tok.cell_floor_in") > 0;
+    DCSLDM_REQUIRE(same_architecture(fc, model_.config()) &&
+                       (!floors_recorded || fc.to_metadata() == model_.config().to_metadata()),
+                   "TokenizerTrainer::resume", "'", opt_.ckpt_path, "' was trained with another configuration (",
+                   describe_difference(fc, model_.config()), ")");
     const std::int64_t st = optim::load_arena(opt_.ckpt_path, model_.arena(), optim::ArenaState::ParamsAndOptimizer);
     optim::load_arena(ep, ema_, optim::ArenaState::Params);
     step_ = st;
