@@ -306,7 +306,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                              "head-hidden"})
       if (a.has(flag))
         throw cli::UsageError(std::string("--") + flag + " with --from: the architecture is the file's");
-    p.cfg = tok::Tokenizer<Exec, float>::load(from).config();
+    p.cfg = tok::TokenizerConfig::from_metadata(dcsldm::io::SafeTensors::read(from).metadata(), from);
     p.cfg.cell_floor_in = p.cfg.cell_floor_out = 0;
   }
   const std::string data = a.str("data", p.data);

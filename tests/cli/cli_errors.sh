@@ -47,6 +47,15 @@ check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors
 check 0 "--final-phase" train-tokenizer --help
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-phase 1.5
 check 0 "--prefix-full-weight" train-tokenizer --help
+check 2 "--width with --from: the architecture is the file's" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" \
+  --from "$(dirname "$0")/../../examples/models/fmnist_tok.safetensors" --width 64
+check 1 "cannot open" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --from "$TMP/missing.safetensors"
+check 1 "corrupt.safetensors" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --from "$TMP/corrupt.safetensors"
+check 1 "not a dcsldm tokenizer" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" \
+  --from "$(dirname "$0")/../../examples/models/fmnist_dit.safetensors"
+mkdir -p "$TMP/rgb" && cp "$(dirname "$0")/../../docs/results/readme_grid_28.png" "$TMP/rgb/a.png"
+check 2 "has 1 channels, the data 3" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --data "images:$TMP/rgb" \
+  --channels 3 --from "$(dirname "$0")/../../examples/models/fmnist_tok.safetensors"
 check 0 "--all-targets" train-tokenizer --help
 check 0 "--freqs" train-tokenizer --help
 check 2 "--in-res and --out-res are required" set-cell-floor --model "$TMP/corrupt.safetensors" --in-res 28

@@ -484,21 +484,27 @@ class BlobSource : public tok::TrainSource {
     }
   }
 };
+
+/// A short training run on BlobSource: batch 4, inputs 6/9, targets 6/9/12, no logging or checkpoints.
+tok::TrainOptions blob_training_options(std::int64_t steps, std::int64_t warmup) {
+  tok::TrainOptions o;
+  o.batch = 4;
+  o.steps = steps;
+  o.lr = 3e-3;
+  o.min_lr = 3e-4;
+  o.warmup = warmup;
+  o.in_res = {6, 9};
+  o.out_res = {6, 9, 12};
+  o.log_every = 1000;
+  o.ckpt_every = 0;
+  return o;
+}
 }  // namespace
 
 TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[tok][train]") {
   const auto cfg = tiny_config();
-  tok::TrainOptions o;
-  o.batch = 4;
-  o.steps = 40;
-  o.lr = 3e-3;
-  o.min_lr = 3e-4;
-  o.warmup = 5;
-  o.in_res = {6, 9};
-  o.out_res = {6, 9, 12};
+  tok::TrainOptions o = blob_training_options(40, 5);
   o.max_target_pixels = 100;  // 12 x 12 targets train on windows of 100 pixels
-  o.log_every = 1000;
-  o.ckpt_every = 0;
   BlobSource src;
   Exec space;
   {
@@ -561,16 +567,7 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
 TEST_CASE("tokenizer trainer: init_from fine-tunes from a model file; a checkpoint without cell floors resumes",
           "[tok][train]") {
   const auto cfg = tiny_config();
-  tok::TrainOptions o;
-  o.batch = 4;
-  o.steps = 6;
-  o.lr = 3e-3;
-  o.min_lr = 3e-4;
-  o.warmup = 2;
-  o.in_res = {6, 9};
-  o.out_res = {6, 9, 12};
-  o.log_every = 1000;
-  o.ckpt_every = 0;
+  tok::TrainOptions o = blob_training_options(6, 2);
   BlobSource src;
   Exec space;
   const auto dir = std::filesystem::temp_directory_path();

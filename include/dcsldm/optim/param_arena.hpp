@@ -269,13 +269,14 @@ void save_arena(const std::string& path, const ParamArena<T, M>& a, ArenaState s
 /// (F16, BF16, F32, F64; converted to T); with ArenaState::ParamsAndOptimizer the adam_m./adam_v.
 /// tensors and "adam_step" too. Everything is validated before anything is copied: on any failure
 /// the arena is unchanged and the error names the file, the tensor and both shapes.
-/// Returns the AdamW step stored in the file (0 when loading parameters only).
+/// Returns the AdamW step stored in the file (0 when loading parameters only). This overload takes a file
+/// already read (e.g. after its metadata were checked), so it is not read twice.
 template <class T, class M>
-std::int64_t load_arena(const std::string& path, const ParamArena<T, M>& a, ArenaState state = ArenaState::Params) {
+std::int64_t load_arena(const io::SafeTensors& f, const ParamArena<T, M>& a, ArenaState state = ArenaState::Params) {
   const bool opt = state == ArenaState::ParamsAndOptimizer;
+  const std::string& path = f.path();
   DCSLDM_REQUIRE(!opt || a.has_optimizer_state(), "load_arena", "'", path,
                  "': optimizer state requested but the arena has none");
-  const io::SafeTensors f = io::SafeTensors::read(path);
   auto check = [&](const std::string& name, const std::vector<std::int64_t>& shape) {
     DCSLDM_REQUIRE(f.contains(name), "load_arena", "'", path, "' has no tensor '", name, "' (expected shape ",
                    io::Impl::shape_str(shape), ")");
@@ -319,6 +320,12 @@ std::int64_t load_arena(const std::string& path, const ParamArena<T, M>& a, Aren
     copy_into(a.v, adam_v_prefix());
   }
   return step;
+}
+
+/// load_arena from the file at `path` (read and validated here).
+template <class T, class M>
+std::int64_t load_arena(const std::string& path, const ParamArena<T, M>& a, ArenaState state = ArenaState::Params) {
+  return load_arena(io::SafeTensors::read(path), a, state);
 }
 
 }  // namespace dcsldm::optim

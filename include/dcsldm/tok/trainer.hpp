@@ -173,7 +173,7 @@ class TokenizerTrainer {
     fc.cell_floor_in = fc.cell_floor_out = mc.cell_floor_in = mc.cell_floor_out = 0;  // not architecture
     DCSLDM_REQUIRE(same_architecture(fc, mc), "TokenizerTrainer::init_from", "'", path,
                    "' has another architecture than the trainer's model (", describe_difference(fc, mc), ")");
-    optim::load_arena(path, model_.arena(), optim::ArenaState::Params);
+    optim::load_arena(f, model_.arena(), optim::ArenaState::Params);
     Kokkos::deep_copy(space, model_.arena().m, T(0));
     Kokkos::deep_copy(space, model_.arena().v, T(0));
     Kokkos::deep_copy(space, ema_.params, model_.arena().params);
@@ -200,8 +200,8 @@ class TokenizerTrainer {
                        (!floors_recorded || fc.to_metadata() == model_.config().to_metadata()),
                    "TokenizerTrainer::resume", "'", opt_.ckpt_path, "' was trained with another configuration (",
                    describe_difference(fc, model_.config()), ")");
-    const std::int64_t st = optim::load_arena(opt_.ckpt_path, model_.arena(), optim::ArenaState::ParamsAndOptimizer);
-    optim::load_arena(ep, ema_, optim::ArenaState::Params);
+    const std::int64_t st = optim::load_arena(main, model_.arena(), optim::ArenaState::ParamsAndOptimizer);
+    optim::load_arena(emaf, ema_, optim::ArenaState::Params);
     step_ = st;
     adam_.step = st;
     (void)space;
