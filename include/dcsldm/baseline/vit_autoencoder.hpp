@@ -219,7 +219,7 @@ class VitAutoencoder {
     DCSLDM_REQUIRE(k != f.metadata().end() && k->second == "vit_autoencoder", "VitAutoencoder::load", "'", path,
                    "' is not a dcsldm vit_autoencoder file");
     VitAutoencoder m(VitAeConfig::from_metadata(f.metadata(), path), batch);
-    optim::load_arena(path, m.arena_, optim::ArenaState::Params);
+    optim::load_arena(f, m.arena_, optim::ArenaState::Params);
     return m;
   }
   void save(const std::string& path, const View1<T, M>& params, std::map<std::string, std::string> extra = {}) const {

@@ -145,7 +145,7 @@ class Classifier {
                    "' is not a dcsldm classifier file (dcsldm.kind = '",
                    k == f.metadata().end() ? std::string("<none>") : k->second, "')");
     Classifier m(ClassifierConfig::from_metadata(f.metadata(), path), batch);
-    optim::load_arena(path, m.arena_, optim::ArenaState::Params);
+    optim::load_arena(f, m.arena_, optim::ArenaState::Params);
     return m;
   }
   /// Writes the parameters (atomically, through save_arena) with the configuration and `extra` metadata.

@@ -5,12 +5,12 @@
 #pragma once
 
 #include <dcsldm/cls/classifier.hpp>
+#include <dcsldm/core/progress.hpp>
 #include <dcsldm/core/rng.hpp>
 #include <dcsldm/optim/adamw.hpp>
 #include <dcsldm/optim/clip_grad.hpp>
 #include <dcsldm/optim/lr_schedule.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -108,20 +108,17 @@ class ClassifierTrainer {
   /// (steps done, opt.steps).
   void run(const ExecSpace& space, std::FILE* log = stdout,
            const std::function<void(std::int64_t, std::int64_t)>& on_step = {}) {
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
+    ProgressRate rate(step_);
     double acc = 0;
     int cnt = 0;
     while (step_ < opt_.steps) {
       acc += step(space);
       ++cnt;
       if (log && (step_ % opt_.log_every == 0 || step_ == opt_.steps)) {
-        const double el = std::chrono::duration<double>(clock::now() - t0).count();
-        const double sps = double(step_) / (el > 0 ? el : 1);
-        const double eta = double(opt_.steps - step_) / (sps > 0 ? sps : 1);
+        const ProgressRate::Reading r = rate.tick(step_, opt_.steps);
         std::fprintf(log, "step %lld/%lld  loss %.4f  lr %.2e  %.0f samples/s  ETA %dm%02ds\n", (long long)step_,
                      (long long)opt_.steps, acc / cnt, sched_(step_ < opt_.steps ? step_ : opt_.steps - 1),
-                     sps * opt_.batch, int(eta) / 60, int(eta) % 60);
+                     r.steps_per_s * opt_.batch, int(r.eta_s) / 60, int(r.eta_s) % 60);
         std::fflush(log);
         acc = 0;
         cnt = 0;

@@ -93,7 +93,7 @@ class Dit {
       return Impl::split_doubles(it->second, key, path);
     };
     d.set_latent_stats(get("dit.latent_mean"), get("dit.latent_std"));
-    optim::load_arena(path, d.arena_, optim::ArenaState::Params);
+    optim::load_arena(f, d.arena_, optim::ArenaState::Params);
     return d;
   }
 

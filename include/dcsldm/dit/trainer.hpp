@@ -12,6 +12,7 @@
 #pragma once
 
 #include <dcsldm/core/error.hpp>
+#include <dcsldm/core/progress.hpp>
 #include <dcsldm/core/rng.hpp>
 #include <dcsldm/dit/latent_set.hpp>
 #include <dcsldm/dit/model.hpp>
@@ -20,7 +21,6 @@
 #include <dcsldm/optim/ema.hpp>
 #include <dcsldm/optim/lr_schedule.hpp>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -126,8 +126,8 @@ class DitTrainer {
     const DitConfig fc = DitConfig::from_metadata(main.metadata(), opt_.ckpt_path);
     DCSLDM_REQUIRE(fc.to_metadata() == model_.config().to_metadata(), "DitTrainer::resume", "'", opt_.ckpt_path,
                    "' was trained with another configuration");
-    const std::int64_t st = optim::load_arena(opt_.ckpt_path, model_.arena(), optim::ArenaState::ParamsAndOptimizer);
-    optim::load_arena(ep, ema_, optim::ArenaState::Params);
+    const std::int64_t st = optim::load_arena(main, model_.arena(), optim::ArenaState::ParamsAndOptimizer);
+    optim::load_arena(emaf, ema_, optim::ArenaState::Params);
     step_ = st;
     adam_.step = st;
     return true;
@@ -219,9 +219,7 @@ class DitTrainer {
   /// is called after every step with (steps done, opt.steps).
   void run(const ExecSpace& space, std::FILE* log = stdout,
            const std::function<void(std::int64_t, std::int64_t)>& on_step = {}) {
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
-    const std::int64_t s0 = step_;
+    ProgressRate rate(step_);
     double loss = 0;
     int cnt = 0;
     while (step_ < opt_.steps) {
@@ -229,12 +227,10 @@ class DitTrainer {
       loss += st.loss;
       ++cnt;
       if (step_ % opt_.log_every == 0 || step_ == opt_.steps) {
-        const double el = std::chrono::duration<double>(clock::now() - t0).count();
-        const double sps = double(step_ - s0) / el;
-        const double eta = double(opt_.steps - step_) / (sps > 0 ? sps : 1);
+        const ProgressRate::Reading r = rate.tick(step_, opt_.steps);
         std::fprintf(log, "step %lld/%lld  loss %.5f  |g| %.3f  lr %.2e  %.1f samples/s  ETA %dm%02ds\n",
-                     (long long)step_, (long long)opt_.steps, loss / cnt, st.grad_norm, st.lr, sps * opt_.batch,
-                     int(eta) / 60, int(eta) % 60);
+                     (long long)step_, (long long)opt_.steps, loss / cnt, st.grad_norm, st.lr,
+                     r.steps_per_s * opt_.batch, int(r.eta_s) / 60, int(r.eta_s) % 60);
         std::fflush(log);
         loss = 0;
         cnt = 0;

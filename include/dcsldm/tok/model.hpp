@@ -50,7 +50,7 @@ class Tokenizer {
                    "' is not a dcsldm tokenizer (metadata 'dcsldm.kind' = '",
                    kind == md.end() ? std::string("<missing>") : kind->second, "')");
     Tokenizer t(TokenizerConfig::from_metadata(md, path), state);
-    optim::load_arena(path, t.arena_, optim::ArenaState::Params);
+    optim::load_arena(f, t.arena_, optim::ArenaState::Params);
     return t;
   }
 

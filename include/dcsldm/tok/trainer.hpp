@@ -14,6 +14,7 @@
 #pragma once
 
 #include <dcsldm/core/error.hpp>
+#include <dcsldm/core/progress.hpp>
 #include <dcsldm/core/rng.hpp>
 #include <dcsldm/nn/loss.hpp>
 #include <dcsldm/nn/transformer_block.hpp>
@@ -24,7 +25,6 @@
 #include <dcsldm/tok/model.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -387,9 +387,7 @@ class TokenizerTrainer {
   /// on_step (if set) is called after every step with (steps done, opt.steps) — e.g. a terminal progress bar.
   void run(const ExecSpace& space, TrainSource& src, std::FILE* log = stdout,
            const std::function<void(std::int64_t, std::int64_t)>& on_step = {}) {
-    using clock = std::chrono::steady_clock;
-    auto t0 = clock::now();
-    std::int64_t s0 = step_;
+    ProgressRate rate(step_);
     double l1 = 0, mse = 0, full_mse = 0;
     int cnt = 0, full_cnt = 0;
     while (step_ < opt_.steps) {
@@ -402,9 +400,7 @@ class TokenizerTrainer {
         ++full_cnt;
       }
       if (step_ % opt_.log_every == 0 || step_ == opt_.steps) {
-        const double el = std::chrono::duration<double>(clock::now() - t0).count();
-        const double sps = double(step_ - s0) / el;
-        const double eta = double(opt_.steps - step_) / (sps > 0 ? sps : 1);
+        const ProgressRate::Reading r = rate.tick(step_, opt_.steps);
         char full[48] = "";
         if (full_cnt > 0)  // the extra all-levels decodes of prefix steps (prefix_full_weight)
           std::snprintf(full, sizeof full, "  full psnr %.2f", -10 * std::log10(full_mse / full_cnt + 1e-12));
@@ -412,7 +408,7 @@ class TokenizerTrainer {
                      "step %lld/%lld  l1 %.5f  mse %.6f (psnr %.2f)%s  reg %.4f  |g| %.3f  lr %.2e  %.1f samples/s  "
                      "ETA %dm%02ds\n",
                      (long long)step_, (long long)opt_.steps, l1 / cnt, mse / cnt, -10 * std::log10(mse / cnt + 1e-12),
-                     full, st.reg, st.grad_norm, st.lr, sps * opt_.batch, int(eta) / 60, int(eta) % 60);
+                     full, st.reg, st.grad_norm, st.lr, r.steps_per_s * opt_.batch, int(r.eta_s) / 60, int(r.eta_s) % 60);
         std::fflush(log);
         l1 = mse = full_mse = 0;
         cnt = full_cnt = 0;
