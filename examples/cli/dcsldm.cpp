@@ -17,6 +17,7 @@
 
 #include <dcsldm/baseline/vit_autoencoder.hpp>
 #include <dcsldm/cls/trainer.hpp>
+#include <dcsldm/core/progress.hpp>
 #include <dcsldm/dit/latent_set.hpp>
 #include <dcsldm/dit/sampler.hpp>
 #include <dcsldm/dit/trainer.hpp>
@@ -420,7 +421,7 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   auto ht = Kokkos::create_mirror_view(t);
   std::printf("train-baseline-ae: %s, %zu parameters, latent %d x %d, batch %d, %lld steps, backend %s\n", out.c_str(),
               m.num_params(), c.latent_count(), c.latent_channels, o.batch, (long long)o.steps, backend_name().c_str());
-  const auto t0 = std::chrono::steady_clock::now();
+  dcsldm::ProgressRate rate(0);
   double l1 = 0, mse = 0;
   int cnt = 0;
   for (std::int64_t s = 0; s < o.steps; ++s) {
@@ -444,11 +445,10 @@ int cmd_train_baseline_ae(int argc, char** argv) {
     mse += hl(1);
     ++cnt;
     if ((s + 1) % o.log_every == 0 || s + 1 == o.steps) {
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double sps = double(s + 1) / el, eta = double(o.steps - s - 1) / sps;
+      const dcsldm::ProgressRate::Reading r = rate.tick(s + 1, o.steps);
       std::printf("step %lld/%lld  l1 %.5f  mse %.6f (psnr %.2f)  |g| %.3f  %.1f samples/s  ETA %dm%02ds\n",
                   (long long)(s + 1), (long long)o.steps, l1 / cnt, mse / cnt, -10 * std::log10(mse / cnt + 1e-12), gn,
-                  sps * o.batch, int(eta) / 60, int(eta) % 60);
+                  r.steps_per_s * o.batch, int(r.eta_s) / 60, int(r.eta_s) % 60);
       std::fflush(stdout);
       l1 = mse = 0;
       cnt = 0;

@@ -408,7 +408,8 @@ class TokenizerTrainer {
                      "step %lld/%lld  l1 %.5f  mse %.6f (psnr %.2f)%s  reg %.4f  |g| %.3f  lr %.2e  %.1f samples/s  "
                      "ETA %dm%02ds\n",
                      (long long)step_, (long long)opt_.steps, l1 / cnt, mse / cnt, -10 * std::log10(mse / cnt + 1e-12),
-                     full, st.reg, st.grad_norm, st.lr, r.steps_per_s * opt_.batch, int(r.eta_s) / 60, int(r.eta_s) % 60);
+                     full, st.reg, st.grad_norm, st.lr, r.steps_per_s * opt_.batch, int(r.eta_s) / 60,
+                     int(r.eta_s) % 60);
         std::fflush(log);
         l1 = mse = full_mse = 0;
         cnt = full_cnt = 0;
