@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/eval_generation.sh [BUILD_DIR]: the generation evaluation of docs/dit.md from the shipped models.
 #   1. DCS-LDM, joint generation of m = 1..L levels (the compute-quality curve), class-conditional, all classes;
-#   2. DCS-LDM, progressive generation of all levels (finished levels held clean);
+#   2. DCS-LDM, progressive generation of all levels (finished levels held clean), and in two stages (levels 1..2, then
+#      3..4 with 1..2 clean: --stages 2,4);
 #   3. the conventional LDM baseline (fixed-patch 2D-latent autoencoder + DiT, same training budget), if shipped;
 # each with the test-split floors. Writes docs/results/gen_*.json and the curve docs/results/gen_curve.png.
 # N (default 500) samples per run, STEPS (20), SAMPLER (dpm++2m), CFG (guidance, default 1.0: the best FD of both models,
@@ -26,6 +27,9 @@ echo "== DCS-LDM, joint, levels 1..4"
 echo "== DCS-LDM, progressive, 4 levels"
 "$T" eval-generation --tokenizer "$M/fmnist_tok.safetensors" --model "$M/fmnist_dit.safetensors" "${common[@]}" \
   --progressive --json "$R/gen_dcs_progressive$TAG.json"
+echo "== DCS-LDM, in stages: levels 1..2, then 3..4 with 1..2 clean"
+"$T" eval-generation --tokenizer "$M/fmnist_tok.safetensors" --model "$M/fmnist_dit.safetensors" "${common[@]}" \
+  --stages 2,4 --json "$R/gen_dcs_stages24$TAG.json"
 if [[ -f "$M/fmnist_ldm_ae.safetensors" && -f "$M/fmnist_ldm_dit.safetensors" ]]; then
   echo "== conventional LDM baseline"
   "$T" eval-generation --tokenizer "$M/fmnist_ldm_ae.safetensors" --model "$M/fmnist_ldm_dit.safetensors" \
@@ -36,7 +40,7 @@ import json, os, sys
 R, TAG = sys.argv[1], sys.argv[2]
 runs = []
 for name, label in [("gen_dcs_joint", "DCS-LDM joint"), ("gen_dcs_progressive", "DCS-LDM progressive"),
-                    ("gen_baseline", "conventional LDM")]:
+                    ("gen_dcs_stages24", "DCS-LDM stages 2,4"), ("gen_baseline", "conventional LDM")]:
     p = os.path.join(R, name + TAG + ".json")
     if not os.path.exists(p):
         continue
@@ -59,7 +63,8 @@ try:
 except ImportError:
     sys.exit(0)
 fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
-for label, marker in [("DCS-LDM joint", "o-"), ("DCS-LDM progressive", "s"), ("conventional LDM", "^")]:
+for label, marker in [("DCS-LDM joint", "o-"), ("DCS-LDM progressive", "s"), ("DCS-LDM stages 2,4", "D"),
+                      ("conventional LDM", "^")]:
     pts = [(1e3 * (r["dit_seconds_per_sample"] + r["decode_seconds_per_sample"]), r["fd"], r["swd"], r["levels"])
            for l, r, d in runs if l == label]
     if not pts:

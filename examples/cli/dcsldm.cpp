@@ -5,10 +5,10 @@
 //                          [--target-psnr P]
 //   dcsldm train-dit       --tokenizer M --out D [--steps N] [...]
 //   dcsldm generate        --tokenizer M --model D --out DIR [--class C] [--n N] [--levels m] [--res R1,R2]
-//                          [--steps S] [--sampler euler|heun|dpm++2m] [--cfg X] [--seed S] [--progressive]
+//                          [--steps S] [--sampler euler|heun|dpm++2m] [--cfg X] [--seed S] [--progressive | --stages l1,l2]
 //   dcsldm train-classifier --out C [--steps N] [...]
 //   dcsldm eval-generation [--tokenizer M] [--model D] [--classifier C] [--n N] [--levels m1,m2] [--steps S]
-//                          [--sampler S] [--cfg X] [--seed S] [--progressive] [--json F]
+//                          [--sampler S] [--cfg X] [--seed S] [--progressive | --stages l1,l2] [--json F]
 // Every subcommand has --help. Usage errors exit with status 2, runtime errors (bad files, bad data) with 1,
 // both with a message naming the problem.
 #include "args.hpp"
@@ -815,7 +815,8 @@ int cmd_generate(int argc, char** argv) {
               "Generate images: the DiT samples latents (levels 1..m), the tokenizer decodes the SAME latents at\n"
               "every requested resolution. Writes <out>/sample_<i>_<res>.png and <out>/grid_<res>.png (one row per\n"
               "class when --class is not given); --progressive also writes the per-level previews\n"
-              "<out>/preview_level<l>.png and <out>/progressive.png (first sample of each class, levels 1..m across).",
+              "<out>/preview_level<l>.png and <out>/progressive.png (first sample of each class, levels 1..m across);\n"
+              "--stages 2,4 generates levels 1..2, then 3..4 with 1..2 held clean (a preview after each stage).",
               {{"tokenizer", "FILE", "tokenizer model", "examples/models/fmnist_tok.safetensors"},
                {"model", "FILE", "DiT model", "examples/models/fmnist_dit.safetensors"},
                {"out", "DIR", "output folder (created)", ""},
@@ -828,7 +829,9 @@ int cmd_generate(int argc, char** argv) {
                {"shift", "X", "time shift of the schedule", "1"},
                {"cfg", "X", "classifier-free guidance scale", "1.5"},
                {"seed", "S", "random seed", "0"},
-               {"progressive", "", "level by level, with a preview after each level", ""}});
+               {"progressive", "", "level by level, with a preview after each level", ""},
+               {"stages", "l1,l2,..", "generate in stages ending at these levels, with a preview after each (e.g. "
+                "2,4; the last is --levels)", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
   const std::string tok_path = a.str("tokenizer", shipped("fmnist_tok.safetensors"));
@@ -836,7 +839,19 @@ int cmd_generate(int argc, char** argv) {
   Exec space;
   DitF dm = DitF::load(dit_path);
   const auto& dc = dm.config();
-  const int levels = int(a.integer("levels", dc.levels(), 1, dc.levels()));
+  std::vector<int> stages;  // empty: joint generation
+  if (a.has("stages")) {
+    if (a.has("progressive")) throw cli::UsageError("--stages and --progressive exclude each other");
+    stages = a.int_list("stages", {}, 1, dc.levels());
+    for (std::size_t i = 1; i < stages.size(); ++i)
+      if (stages[i] <= stages[i - 1]) throw cli::UsageError("--stages: levels must be strictly increasing");
+    if (a.has("levels") && a.integer("levels", 0, 1, dc.levels()) != stages.back())
+      throw cli::UsageError("--stages ends at level " + std::to_string(stages.back()) +
+                            ": --levels must be that level or left out");
+  }
+  const int levels = stages.empty() ? int(a.integer("levels", dc.levels(), 1, dc.levels())) : stages.back();
+  if (a.has("progressive"))
+    for (int l = 1; l <= levels; ++l) stages.push_back(l);
   const int n = int(a.integer("n", 8, 1, 4096));
   std::vector<int> classes;
   if (a.has("class")) classes.push_back(int(a.integer("class", 0, 0, dc.num_classes - 1)));
@@ -874,7 +889,7 @@ int cmd_generate(int argc, char** argv) {
   };
   Progress prog{"generate"};
   {
-    const std::size_t total = std::size_t(so.steps) * std::size_t(a.has("progressive") ? levels : 1);
+    const std::size_t total = std::size_t(so.steps) * std::max<std::size_t>(1, stages.size());
     std::size_t done_steps = 0;
     so.on_step = [&prog, total, done_steps](int, int, int) mutable {
       prog(++done_steps, total);
@@ -882,21 +897,23 @@ int cmd_generate(int argc, char** argv) {
     };
   }
   const auto t0 = std::chrono::steady_clock::now();
-  if (a.has("progressive")) {
-    const int rs = res.back(), nc = int(classes.size());
-    im::ImageBatch strip({std::size_t(nc) * std::size_t(levels), std::size_t(rs), std::size_t(rs), std::size_t(codec.channels)});
+  if (!stages.empty()) {
+    const int rs = res.back(), nc = int(classes.size()), ns = int(stages.size());
+    im::ImageBatch strip({std::size_t(nc) * std::size_t(ns), std::size_t(rs), std::size_t(rs), std::size_t(codec.channels)});
     const std::size_t per = std::size_t(rs) * std::size_t(rs) * std::size_t(codec.channels);
-    const int done = sampler.progressive(space, dm, labels, levels, so, z, [&](int l, const dcsldm::View3<float, Mem>&) {
+    int col = 0;
+    const int done = sampler.staged(space, dm, labels, stages, so, z, [&](int l, const dcsldm::View3<float, Mem>&) {
       const im::ImageBatch g = decode_grid(l, rs);
       const std::string f = out + "/preview_level" + std::to_string(l) + ".png";
       im::write_png_grid(f, g, std::size_t(n));
-      for (int k = 0; k < nc; ++k)  // row k: the first sample of class k, column l - 1: its level-l preview
+      for (int k = 0; k < nc; ++k)  // row k: the first sample of class k, column col: its preview after this stage
         std::copy(g.data() + std::size_t(k) * std::size_t(n) * per, g.data() + (std::size_t(k) * std::size_t(n) + 1) * per,
-                  strip.data() + (std::size_t(k) * std::size_t(levels) + std::size_t(l - 1)) * per);
+                  strip.data() + (std::size_t(k) * std::size_t(ns) + std::size_t(col)) * per);
+      ++col;
       std::printf("level %d: wrote %s\n", l, f.c_str());
       return true;
     });
-    im::write_png_grid(out + "/progressive.png", strip, std::size_t(levels));
+    im::write_png_grid(out + "/progressive.png", strip, std::size_t(ns));
     std::printf("wrote %s/progressive.png (%d levels)\n", out.c_str(), done);
   } else {
     sampler.joint(space, dm, labels, levels, so, z);
@@ -991,6 +1008,8 @@ int cmd_eval_generation(int argc, char** argv) {
                {"seed", "S", "random seed", "0"},
                {"batch", "N", "samples per generation batch", "100"},
                {"progressive", "", "level by level (finished levels held clean)", ""},
+               {"stages", "l1,l2,..", "generate in stages ending at these levels (e.g. 1,4: level 1, then 2..4 with "
+                "level 1 clean); the last is the one level count evaluated", ""},
                {"json", "FILE", "write the results as JSON", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
@@ -1024,7 +1043,17 @@ int cmd_eval_generation(int argc, char** argv) {
                              cls_path + "' " + std::to_string(clf.config().num_classes));
   if (codec.channels != clf.config().channels)
     throw std::runtime_error("'" + tok_path + "' and '" + cls_path + "' differ in image channels");
-  const std::vector<int> levels = a.int_list("levels", {dm.config().levels()}, 1, dm.config().levels());
+  std::vector<int> levels = a.int_list("levels", {dm.config().levels()}, 1, dm.config().levels());
+  if (a.has("stages")) {
+    go.stages = a.int_list("stages", {}, 1, dm.config().levels());
+    for (std::size_t i = 1; i < go.stages.size(); ++i)
+      if (go.stages[i] <= go.stages[i - 1]) throw cli::UsageError("--stages: levels must be strictly increasing");
+    if (a.has("levels") && levels != std::vector<int>{go.stages.back()})
+      throw cli::UsageError("--stages ends at level " + std::to_string(go.stages.back()) +
+                            ": --levels must be that level or left out");
+    if (go.progressive) throw cli::UsageError("--stages and --progressive exclude each other (--progressive is --stages 1,2,..,L)");
+    levels = {go.stages.back()};
+  }
   go.res = clf.config().res;
   namespace data = dcsldm::data;
   const auto train = data::load_fashion_mnist(data::Split::Train);
@@ -1056,6 +1085,11 @@ int cmd_eval_generation(int argc, char** argv) {
   j.field("n", go.n).field("ref_n", ref_n).field("swd_ref_n", (long long)ref.swd_n).field("steps", go.sample.steps);
   j.field("sampler", std::string(dit::integrator_name(go.sample.integrator))).field("cfg", go.sample.cfg);
   j.field("shift", go.sample.shift).field("seed", (long long)go.sample.seed).field("progressive", go.progressive);
+  if (!go.stages.empty()) {
+    j.key("stages").begin_array();
+    for (int l : go.stages) j.value(l);
+    j.end_array();
+  }
   j.field("backend", backend_name());
   j.field("classifier_test_accuracy", test_acc).field("fd_floor", floor.fd).field("swd_floor", floor.swd.mean);
   j.field("floor_class_accuracy", floor.class_accuracy);
@@ -1065,7 +1099,7 @@ int cmd_eval_generation(int argc, char** argv) {
   j.key("runs").begin_array();
   for (int m : levels) {
     go.levels = m;
-    Progress prog{"levels " + std::to_string(m) + (go.progressive ? " (progressive)" : "")};
+    Progress prog{"levels " + std::to_string(m) + (go.progressive ? " (progressive)" : go.stages.empty() ? "" : " (stages)")};
     std::size_t done = 0;
     auto decode = [&](const dcsldm::View3<float, Mem>& z, int lv, const tok::View5<float, Mem>& y) {
       codec.decode(space, z, lv, y);

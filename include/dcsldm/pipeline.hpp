@@ -44,6 +44,10 @@ struct GenerateRequest {
   double cfg = 1.5;         ///< classifier-free guidance scale (1: none)
   std::uint64_t seed = 0;
   bool progressive = false; ///< level by level (finished levels held clean), a preview after each
+  /// Not empty: generation in stages ending at these levels (e.g. {1, 4}: level 1, then 2..4 with level 1 clean;
+  /// FlowSampler::staged), a preview after each; the last must be `levels` (or all when levels = 0). Overrides
+  /// `progressive`.
+  std::vector<int> stages;
 };
 
 /// Callbacks of a generation; each may be empty. Returning false cancels (generate() then returns false).
@@ -52,7 +56,8 @@ struct GenerateCallbacks {
   using M = typename ExecSpace::memory_space;
   /// After every sampler step: (level being generated, step done, steps of that level).
   std::function<bool(int level, int step, int steps)> on_step;
-  /// Progressive mode, after each level: the preview decoded at the requested size (B, T, H, W, C).
+  /// Progressive or staged mode, after each level or stage (its last level): the preview decoded at the requested
+  /// size (B, T, H, W, C).
   std::function<bool(int level, const tok::View5<T, M>& preview)> on_level;
 };
 
@@ -92,8 +97,11 @@ class Pipeline {
     const int m = req.levels == 0 ? levels() : req.levels;
     const Latent& z = latent(int(req.labels.size()));
     dit::SampleOptions so = options(req, cb);
-    if (!req.progressive) return sampler_.joint(space, dit_, req.labels, m, so, z);
-    const int done = sampler_.progressive(space, dit_, req.labels, m, so, z, [&](int l, const Latent& zl) {
+    if (!req.progressive && req.stages.empty()) return sampler_.joint(space, dit_, req.labels, m, so, z);
+    std::vector<int> stages = req.stages;
+    if (stages.empty())  // progressive: a stage per level
+      for (int l = 1; l <= m; ++l) stages.push_back(l);
+    const int done = sampler_.staged(space, dit_, req.labels, stages, so, z, [&](int l, const Latent& zl) {
       if (!cb.on_level) return true;
       const Images& y = images(int(req.labels.size()), req.frames, req.height, req.width);
       tok_.decode(space, zl, l, y, req.fps);
@@ -154,6 +162,9 @@ class Pipeline {
                      ") is outside 0..", K - 1, " (", K, " = unconditional)");
     DCSLDM_REQUIRE(r.levels >= 0 && r.levels <= levels(), op, "levels = ", r.levels, ", expected 1..", levels(),
                    " (0 = all)");
+    DCSLDM_REQUIRE(r.stages.empty() || r.stages.back() == (r.levels == 0 ? levels() : r.levels), op,
+                   "the last stage ends at level ", r.stages.empty() ? 0 : r.stages.back(), " but levels = ", r.levels,
+                   " (0 = all ", levels(), ")");
     DCSLDM_REQUIRE(r.height >= 1 && r.width >= 1 && r.frames >= 1 && r.height <= 65536 && r.width <= 65536, op,
                    "output ", r.frames, " x ", r.height, " x ", r.width, " is not a valid size");
     DCSLDM_REQUIRE(r.steps >= 1 && r.cfg >= 0 && r.shift > 0, op, "steps = ", r.steps, ", cfg = ", r.cfg,

@@ -118,6 +118,23 @@ TEST_CASE("pipeline: progressive previews, cancellation", "[pipeline]") {
   cb.on_step = {};
   REQUIRE(pipe.generate(space, r, cb));
   CHECK(test::to_doubles(pipe.output()) == full);  // cancelled runs leave nothing behind
+  // Stages: one per level is progressive, a single one is joint; previews after each stage.
+  r.progressive = false;
+  REQUIRE(pipe.generate(space, r));
+  const auto joint = test::to_doubles(pipe.output());
+  CHECK(joint != full);
+  r.stages = {2};
+  REQUIRE(pipe.generate(space, r));
+  CHECK(test::to_doubles(pipe.output()) == joint);
+  r.stages = {1, 2};
+  seen.clear();
+  cb.on_level = [&](int l, const tok::View5<float, Mem>&) {
+    seen.push_back(l);
+    return true;
+  };
+  REQUIRE(pipe.generate(space, r, cb));
+  CHECK(test::to_doubles(pipe.output()) == full);
+  CHECK(seen == std::vector<int>{1, 2});
 }
 
 TEST_CASE("pipeline: errors name the problem", "[pipeline]") {
@@ -132,6 +149,9 @@ TEST_CASE("pipeline: errors name the problem", "[pipeline]") {
   r.levels = 3;
   CHECK_THROWS_WITH(pipe.generate(space, r), Catch::Contains("levels = 3"));
   r.levels = 0;
+  r.stages = {1};
+  CHECK_THROWS_WITH(pipe.generate(space, r), Catch::Contains("the last stage ends at level 1 but levels = 0"));
+  r.stages = {};
   r.height = 0;
   CHECK_THROWS_WITH(pipe.generate(space, r), Catch::Contains("not a valid size"));
   using P = Pipeline<Exec, float>;

@@ -124,6 +124,78 @@ TEST_CASE("sampler: deterministic; joint m = 1 equals progressive level 1; cance
   CHECK_THROWS_WITH(s.joint(space, model, {0, 7, 1}, cfg.levels(), o, z1), Catch::Contains("class 7 out of range"));
 }
 
+TEST_CASE("sampler: stages between joint and progressive", "[dit][sampler]") {
+  const auto cfg = small_config();  // levels of 2, 2, 4 tokens
+  dit::Dit<Exec, double> model(cfg);
+  model.init(Exec(), 2);
+  fill_uniform(model.arena().params, 3, -0.3, 0.3);
+  Exec space;
+  const std::vector<int> labels{0, 1, 2};
+  const std::size_t N = std::size_t(cfg.latent_tokens()), c = std::size_t(cfg.latent_channels);
+  View3<double, Mem> zj("zj", 3, N, c), zs("zs", 3, N, c), zp("zp", 3, N, c);
+  dit::FlowSampler<Exec, double> s;
+  // rows [0, tokens_upto(m)) of every sample
+  auto rows = [&](const std::vector<double>& v, int m) {
+    std::vector<double> r;
+    for (std::size_t b = 0; b < 3; ++b)
+      for (std::size_t i = 0; i < std::size_t(cfg.tokens_upto(m)) * c; ++i) r.push_back(v[b * N * c + i]);
+    return r;
+  };
+  for (auto integ : {dit::Integrator::Euler, dit::Integrator::Heun, dit::Integrator::DpmSolver2M})
+    for (double g : {1.0, 2.0}) {
+      INFO(dit::integrator_name(integ) << " cfg " << g);
+      dit::SampleOptions o;
+      o.steps = 5;
+      o.integrator = integ;
+      o.seed = 9;
+      o.cfg = g;
+      // One stage is joint generation, bit for bit; a stage per level is progressive generation.
+      s.joint(space, model, labels, 3, o, zj);
+      CHECK(s.staged(space, model, labels, {3}, o, zs) == 3);
+      CHECK(to_doubles(zs) == to_doubles(zj));
+      const int ev_joint = s.evaluations();
+      s.progressive(space, model, labels, 3, o, zp);
+      CHECK(s.staged(space, model, labels, {1, 2, 3}, o, zs) == 3);
+      CHECK(to_doubles(zs) == to_doubles(zp));
+      // {1, 3}: level 1 is joint(1)'s and stays clean while levels 2..3 are generated together; the result is
+      // neither joint's nor progressive's; twice as many evaluations as joint; the cache changes rounding only.
+      std::vector<int> seen;
+      CHECK(s.staged(space, model, labels, {1, 3}, o, zs, [&](int l, const View3<double, Mem>&) {
+        seen.push_back(l);
+        return true;
+      }) == 3);
+      CHECK(seen == std::vector<int>{1, 3});
+      CHECK(s.evaluations() == 2 * ev_joint);
+      const auto st = to_doubles(zs);
+      s.joint(space, model, labels, 1, o, zj);
+      CHECK(rows(st, 1) == rows(to_doubles(zj), 1));
+      CHECK(test::rel_error(st, to_doubles(zp)) > 1e-3);
+      s.joint(space, model, labels, 3, o, zj);
+      CHECK(test::rel_error(st, to_doubles(zj)) > 1e-3);
+      for (double v : st) REQUIRE(std::isfinite(v));
+      dit::SampleOptions nc = o;
+      nc.prefix_cache = false;
+      s.staged(space, model, labels, {1, 3}, nc, zs);
+      CHECK(test::rel_error(to_doubles(zs), st) < 1e-10);
+      // {2, 3}: levels 1..2 are joint(2)'s.
+      s.staged(space, model, labels, {2, 3}, o, zs);
+      s.joint(space, model, labels, 2, o, zj);
+      CHECK(rows(to_doubles(zs), 2) == rows(to_doubles(zj), 2));
+    }
+  // A callback that returns false after the first stage stops there; rows of later levels are 0.
+  dit::SampleOptions o;
+  o.steps = 3;
+  CHECK(s.staged(space, model, labels, {2, 3}, o, zs, [](int, const View3<double, Mem>&) { return false; }) == 2);
+  const auto v = to_doubles(zs);
+  for (std::size_t b = 0; b < 3; ++b)
+    for (std::size_t i = std::size_t(cfg.tokens_upto(2)) * c; i < N * c; ++i) REQUIRE(v[b * N * c + i] == 0.0);
+  // Bad stages are refused with what was wrong.
+  CHECK_THROWS_WITH(s.staged(space, model, labels, {}, o, zs), Catch::Contains("no stages"));
+  CHECK_THROWS_WITH(s.staged(space, model, labels, {2, 2}, o, zs), Catch::Contains("stage 2 ends at level 2"));
+  CHECK_THROWS_WITH(s.staged(space, model, labels, {1, 4}, o, zs), Catch::Contains("stage 2 ends at level 4"));
+  CHECK_THROWS_WITH(s.staged(space, model, labels, {0, 3}, o, zs), Catch::Contains("strictly increasing levels in 1..3"));
+}
+
 TEST_CASE("dit trainer: the loss falls, samples follow the classes, resume continues bit for bit", "[dit][train]") {
   const auto cfg = small_config();
   const dit::LatentSet data = toy_set(cfg, 64);

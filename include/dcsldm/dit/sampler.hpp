@@ -181,24 +181,43 @@ class FlowSampler {
   }
 
   /// Progressive generation: level 1, then 2 with level 1 clean, ... up to `levels`; returns the number of
-  /// levels completed (fewer when the callback or opt.on_step stopped).
+  /// levels completed (fewer when the callback or opt.on_step stopped). staged() with stages 1, 2, .., levels.
   int progressive(const ExecSpace& space, Dit<ExecSpace, T>& dit, const std::vector<int>& labels, int levels,
                   const SampleOptions& opt, const Latent& z, const LevelCallback& cb = {}) {
-    Bufs& b = prepare(space, dit, labels, levels, z);
-    Kokkos::deep_copy(space, b.x, T(0));
+    std::vector<int> stages;
+    for (int l = 1; l <= levels; ++l) stages.push_back(l);
+    return staged(space, dit, labels, stages, opt, z, cb);
+  }
+
+  /// Generation in stages between joint and progressive: `stages` are strictly increasing last levels, e.g.
+  /// {1, 4}: level 1 alone, then levels 2..4 together with level 1 held clean. Each stage integrates the whole time
+  /// grid over its levels (the finished levels' work cached with opt.prefix_cache) and calls `cb` with its last
+  /// level. {m} is joint(m) and {1, 2, .., m} progressive(m), bit for bit: a stage that starts at level l draws the
+  /// noise of its rows from level l's stream. Returns the last level completed (0 when stopped in the first stage).
+  int staged(const ExecSpace& space, Dit<ExecSpace, T>& dit, const std::vector<int>& labels,
+             const std::vector<int>& stages, const SampleOptions& opt, const Latent& z, const LevelCallback& cb = {}) {
     const auto& cfg = dit.config();
-    for (int l = 1; l <= levels; ++l) {
-      const int split = cfg.tokens_upto(l - 1);
-      fill_noise(space, b, opt.seed, std::uint64_t(l), split);
+    DCSLDM_REQUIRE(!stages.empty(), "FlowSampler::staged", "no stages (expected last levels such as 1,4)");
+    for (std::size_t i = 0; i < stages.size(); ++i)
+      DCSLDM_REQUIRE(stages[i] >= 1 && stages[i] <= cfg.levels() && (i == 0 || stages[i] > stages[i - 1]),
+                     "FlowSampler::staged", "stage ", i + 1, " ends at level ", stages[i],
+                     ": stages must be strictly increasing levels in 1..", cfg.levels());
+    Bufs& b = prepare(space, dit, labels, stages.back(), z);
+    Kokkos::deep_copy(space, b.x, T(0));
+    int done = 0;
+    for (int l : stages) {
+      const int split = cfg.tokens_upto(done);
+      fill_noise(space, b, opt.seed, std::uint64_t(done + 1), split);
       tail_ = nullptr;
       if (split > 0 && opt.prefix_cache) tail_ = &prepare_tail(space, dit, b, l, split, opt.cfg);
       const bool ok = integrate(space, dit, b, l, split, opt);
       tail_ = nullptr;
-      if (!ok) return l - 1;
+      if (!ok) return done;
       finish(space, dit, b, l, z);
+      done = l;
       if (cb && !cb(l, z)) return l;
     }
-    return levels;
+    return done;
   }
 
   /// DiT evaluations of the last call (a guided evaluation counts once).

@@ -35,6 +35,9 @@ struct GenerateOptions {
   int res = 28;
   int batch = 100;
   bool progressive = false;
+  /// Not empty: generation in these stages (FlowSampler::staged; e.g. {1, 4}), up to `levels` (0: all), which
+  /// must be the last stage; overrides `progressive`.
+  std::vector<int> stages;
   dit::SampleOptions sample;  ///< its seed is mixed with the batch index: every batch draws its own noise
 };
 
@@ -52,6 +55,8 @@ GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& 
                  opt.batch, ", res = ", opt.res, ", channels = ", channels, " must be >= 1");
   const int levels = opt.levels == 0 ? dc.levels() : opt.levels;
   DCSLDM_REQUIRE(levels >= 1 && levels <= dc.levels(), op, "levels = ", levels, ", expected 1..", dc.levels());
+  DCSLDM_REQUIRE(opt.stages.empty() || opt.stages.back() == levels, op, "the last stage ends at level ",
+                 opt.stages.empty() ? 0 : opt.stages.back(), " but ", levels, " levels are to be generated");
   const int K = std::max(1, dc.num_classes), C = channels, R = opt.res;
   GeneratedImages out;
   out.n = opt.n;
@@ -72,7 +77,8 @@ GeneratedImages generate_images(const ExecSpace& space, dit::Dit<ExecSpace, T>& 
     dit::SampleOptions so = opt.sample;
     so.seed = opt.sample.seed * 0x9E3779B97F4A7C15ull + std::uint64_t(bi) + 1;
     const auto t0 = clock::now();
-    if (opt.progressive) sampler.progressive(space, dm, labels, levels, so, z);
+    if (!opt.stages.empty()) sampler.staged(space, dm, labels, opt.stages, so, z);
+    else if (opt.progressive) sampler.progressive(space, dm, labels, levels, so, z);
     else sampler.joint(space, dm, labels, levels, so, z);
     space.fence();
     const auto t1 = clock::now();
