@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/eval_generation_compare.sh [BUILD_DIR]: DCS-LDM against the conventional LDM with more samples and seeds than
 # scripts/eval_generation.sh. At n = 500 the Fréchet distance is mostly small-sample bias (real vs real: 5.85 at n = 500,
-# 1.25 at n = 2000) and one seed moves it by up to ~1, which can reorder models (docs/dit.md, "Generation in stages").
+# 1.25 at n = 2000) and the seed moves it by up to ~1.7, which can reorder models (docs/dit.md, "Generation in stages").
 # For every seed in SEEDS (default "10"): DCS-LDM joint (all levels), progressive, in stages (STAGES, default 2,4) and the
 # baseline, N (default 2000) samples, 20 DPM-Solver++(2M) steps, guidance CFG (1.0). Writes
 # docs/results/compare/<run>_n<N>_cfg<CFG>_s<seed>.json and prints per-seed numbers, means and the mean paired
@@ -15,17 +15,18 @@ R="$ROOT/docs/results/compare"
 N=${N:-2000}
 CFG=${CFG:-1.0}
 SEEDS=${SEEDS:-10}
-STAGES=${STAGES:-2,4}
+export STAGES=${STAGES:-2,4}
 mkdir -p "$R"
 export OMP_PROC_BIND=false
 st=${STAGES//,/}
 for s in $SEEDS; do
   common=(--n "$N" --steps 20 --sampler dpm++2m --cfg "$CFG" --seed "$s" --classifier "$M/fmnist_cls.safetensors")
+  dcs=(--tokenizer "$M/fmnist_tok.safetensors" --model "$M/fmnist_dit.safetensors")
   tag="n${N}_cfg${CFG}_s$s"
   echo "== seed $s"
-  "$T" eval-generation "${common[@]}" --levels 4 --json "$R/joint_$tag.json" > /dev/null
-  "$T" eval-generation "${common[@]}" --progressive --json "$R/progressive_$tag.json" > /dev/null
-  "$T" eval-generation "${common[@]}" --stages "$STAGES" --json "$R/stages${st}_$tag.json" > /dev/null
+  "$T" eval-generation "${dcs[@]}" "${common[@]}" --levels 4 --json "$R/joint_$tag.json" > /dev/null
+  "$T" eval-generation "${dcs[@]}" "${common[@]}" --progressive --json "$R/progressive_$tag.json" > /dev/null
+  "$T" eval-generation "${dcs[@]}" "${common[@]}" --stages "$STAGES" --json "$R/stages${st}_$tag.json" > /dev/null
   "$T" eval-generation "${common[@]}" --tokenizer "$M/fmnist_ldm_ae.safetensors" --model "$M/fmnist_ldm_dit.safetensors" \
     --json "$R/baseline_$tag.json" > /dev/null
 done
@@ -33,7 +34,7 @@ done
 import json, os, statistics as S, sys
 R, tag, st, seeds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 runs = [("DCS joint, all levels", "joint"), ("DCS progressive", "progressive"),
-        ("DCS stages " + ",".join(st), "stages" + st), ("conventional LDM", "baseline")]
+        ("DCS stages " + os.environ.get("STAGES", ",".join(st)), "stages" + st), ("conventional LDM", "baseline")]
 val, fl = {}, {}
 for label, key in runs:
     for s in seeds:

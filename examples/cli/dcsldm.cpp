@@ -816,7 +816,7 @@ int cmd_generate(int argc, char** argv) {
               "every requested resolution. Writes <out>/sample_<i>_<res>.png and <out>/grid_<res>.png (one row per\n"
               "class when --class is not given); --progressive also writes the per-level previews\n"
               "<out>/preview_level<l>.png and <out>/progressive.png (first sample of each class, levels 1..m across);\n"
-              "--stages 2,4 generates levels 1..2, then 3..4 with 1..2 held clean (a preview after each stage).",
+              "--stages 2,4 generates levels 1..2, then 3..4 with 1..2 held clean (previews and progressive.png after each stage).",
               {{"tokenizer", "FILE", "tokenizer model", "examples/models/fmnist_tok.safetensors"},
                {"model", "FILE", "DiT model", "examples/models/fmnist_dit.safetensors"},
                {"out", "DIR", "output folder (created)", ""},
@@ -914,7 +914,7 @@ int cmd_generate(int argc, char** argv) {
       return true;
     });
     im::write_png_grid(out + "/progressive.png", strip, std::size_t(ns));
-    std::printf("wrote %s/progressive.png (%d levels)\n", out.c_str(), done);
+    std::printf("wrote %s/progressive.png (%d levels, %d stage%s)\n", out.c_str(), done, ns, ns == 1 ? "" : "s");
   } else {
     sampler.joint(space, dm, labels, levels, so, z);
   }

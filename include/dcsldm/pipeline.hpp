@@ -101,13 +101,15 @@ class Pipeline {
     std::vector<int> stages = req.stages;
     if (stages.empty())  // progressive: a stage per level
       for (int l = 1; l <= m; ++l) stages.push_back(l);
+    bool refused = false;  // on_level returned false (also after the last stage: still a cancellation)
     const int done = sampler_.staged(space, dit_, req.labels, stages, so, z, [&](int l, const Latent& zl) {
       if (!cb.on_level) return true;
       const Images& y = images(int(req.labels.size()), req.frames, req.height, req.width);
       tok_.decode(space, zl, l, y, req.fps);
-      return cb.on_level(l, y);
+      refused = !cb.on_level(l, y);
+      return !refused;
     });
-    return done == m;
+    return done == m && !refused;
   }
 
   /// The latent of the last sample_latents()/generate() with this batch size.

@@ -90,7 +90,7 @@ if [[ -f "$MODELS/fmnist_tok.safetensors" && -f "$MODELS/fmnist_dit.safetensors"
   check 2 "out of range" "${G[@]}" --stages 2,5
   check 2 "exclude each other" "${G[@]}" --stages 2,4 --progressive
   check 2 "--levels must be that level" "${G[@]}" --stages 1,2 --levels 4
-  check 0 "wrote $TMP/g/progressive.png (4 levels)" "${G[@]}" --class 3 --n 2 --steps 2 --stages 2,4
+  check 0 "wrote $TMP/g/progressive.png (4 levels, 2 stages)" "${G[@]}" --class 3 --n 2 --steps 2 --stages 2,4
   check 1 "not a dcsldm DiT" generate --tokenizer "$MODELS/fmnist_tok.safetensors" --model "$MODELS/fmnist_tok.safetensors" --out "$TMP/g"
   check 2 "missing required option '--data'" encode --out "$TMP/z.safetensors"
   check 1 "the Fashion-MNIST split must be" encode --data fmnist:valid --out "$TMP/z.safetensors"

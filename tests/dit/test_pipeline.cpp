@@ -135,6 +135,10 @@ TEST_CASE("pipeline: progressive previews, cancellation", "[pipeline]") {
   REQUIRE(pipe.generate(space, r, cb));
   CHECK(test::to_doubles(pipe.output()) == full);
   CHECK(seen == std::vector<int>{1, 2});
+  // Refusing after the last stage is a cancellation too.
+  cb.on_level = [](int, const tok::View5<float, Mem>&) { return false; };
+  r.stages = {2};
+  CHECK_FALSE(pipe.generate(space, r, cb));
 }
 
 TEST_CASE("pipeline: errors name the problem", "[pipeline]") {

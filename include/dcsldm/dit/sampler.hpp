@@ -1,5 +1,5 @@
 // dcsldm/dit/sampler.hpp: sampling a DCS-DiT: time grids (the schedule) and integrators (the sampler)
-// chosen separately, classifier-free guidance, joint and progressive (coarse-to-fine) generation.
+// chosen separately, classifier-free guidance, joint, progressive (coarse-to-fine) and staged generation.
 //
 // Rectified flow: x_t = (1 - t) x_0 + t eps, v = eps - x_0, dx/dt = v; sampling integrates from t = 1 (noise)
 // to t = 0. The data prediction is D = x_t - t v.
@@ -12,7 +12,8 @@
 //   guidance: v = v_null + cfg (v_label - v_null), one DiT call on a doubled batch.
 // Generation modes: joint (levels 1..m noisy together) and progressive (level 1 first; then each next
 // level with the finished ones held clean, the DiT's clean-prefix condition; a callback sees each level's
-// latent and may stop). All randomness is the Philox stream (seed, level): same seed, same samples.
+// latent and may stop); staged generation sits between them (stages of several levels, each generated together with
+// the earlier stages held clean). All randomness is the Philox stream (seed, level): same seed, same samples.
 // Work happens in buffers made once per (batch, levels) (no allocation per step).
 #pragma once
 
@@ -84,7 +85,7 @@ struct SampleOptions {
   /// Called after every integration step with (level being generated, step done, steps of the level);
   /// return false to cancel. No fence is implied: the step's kernels may still be running.
   std::function<bool(int level, int step, int steps)> on_step;
-  /// Progressive mode: compute the finished levels once per level (dit/prefix_cache.hpp) instead of at
+  /// Progressive and staged modes: compute the finished levels once per stage (dit/prefix_cache.hpp) instead of at
   /// every step. Same result up to rounding; false runs the full sequence every step (the reference).
   bool prefix_cache = true;
   std::vector<double> times() const {
@@ -164,8 +165,8 @@ class FlowSampler {
  public:
   using M = typename ExecSpace::memory_space;
   using Latent = View3<T, M>;
-  /// Called after each level of progressive generation with the level and the (denormalised) latent of
-  /// every level so far (rows of later levels are 0). Return false to stop.
+  /// Called after each level of progressive generation (each stage of staged generation: its last level) with the
+  /// level and the (denormalised) latent of every level so far (rows of later levels are 0). Return false to stop.
   using LevelCallback = std::function<bool(int level, const Latent& z)>;
 
   /// Joint generation of levels 1..m: z (B, N, c) receives the denormalised latent (rows of levels > m = 0).
@@ -332,7 +333,7 @@ class FlowSampler {
     return tl;
   }
 
-  /// velocity() over the noisy rows with the finished levels from the cache (tail_ set by progressive()).
+  /// velocity() over the noisy rows with the finished levels from the cache (tail_ set by staged()).
   void velocity_tail(const ExecSpace& space, Dit<ExecSpace, T>& dit, Bufs& b, const Latent& x, double t,
                      double cfg_scale, const Latent& v) {
     Tail& tl = *tail_;
@@ -478,7 +479,7 @@ class FlowSampler {
   std::map<int, Bufs> bufs_;
   std::map<int, Latent> heun_;
   std::map<std::tuple<int, int, int>, Tail> tails_;
-  Tail* tail_ = nullptr;  // set during a cached level of progressive()
+  Tail* tail_ = nullptr;  // set during a cached stage of staged()
   int evals_ = 0;
 };
 
