@@ -5,7 +5,9 @@
 
 #include "testing.hpp"
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -295,6 +297,36 @@ TEST_CASE("dit trainer: the loss falls, samples follow the classes, resume conti
   CHECK(tr2.current_step() == 150);
   while (tr2.current_step() < 300) tr2.step(space);
   CHECK(to_doubles(tr2.model().arena().params) == final_params);
+  // The progress line of a resumed run measures its rate from the resume step (ProgressRate starts there): the first
+  // line after step 150 reports about one step's rate, not 150 steps' worth in one step's time.
+  {
+    dit::DitTrainOptions o3 = o;
+    o3.steps = 154;
+    o3.log_every = 1;
+    dit::DitTrainer<Exec, double> tr3(cfg, o3, data);
+    REQUIRE(tr3.resume(space));
+    tr3.step(space);  // buffers made, caches warm
+    const auto t0 = std::chrono::steady_clock::now();
+    tr3.step(space);
+    const double t_step = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::FILE* log = std::tmpfile();
+    REQUIRE(log != nullptr);
+    tr3.run(space, log);
+    std::rewind(log);
+    char line[512] = "";
+    REQUIRE(std::fgets(line, sizeof line, log) != nullptr);
+    std::fclose(log);
+    const std::string l(line);
+    INFO(l);
+    REQUIRE(l.rfind("step 153/154", 0) == 0);
+    const std::size_t at = l.find(" samples/s");
+    REQUIRE(at != std::string::npos);
+    const std::size_t from = l.rfind(' ', at - 1) + 1;
+    const double reported = std::stod(l.substr(from, at - from));
+    INFO("one step took " << t_step << " s: " << o.batch / t_step << " samples/s");
+    CHECK(reported > 0);
+    CHECK(reported < 20 * o.batch / t_step);  // counting from step 0 would report ~153 steps in one step's time
+  }
   std::filesystem::remove_all(dir);
 }
 
