@@ -5,6 +5,7 @@
 
 #include "testing.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -540,6 +541,43 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
   for (int s = 0; s < 3; ++s) c.step(space, src);
   REQUIRE(to_doubles(a.model().arena().params) == to_doubles(c.model().arena().params));
   REQUIRE(to_doubles(a.ema().params) == to_doubles(c.ema().params));
+  // The progress line of a resumed run measures its rate from the resume step: resumed at step 200, the first line
+  // reports about one step's rate, not 200 steps' worth in one step's time.
+  {
+    tok::TrainOptions o2 = o;
+    o2.steps = 204;
+    o2.log_every = 1;
+    o2.ckpt_every = 0;
+    o2.ckpt_path = ck + ".rate";
+    tok::TokenizerTrainer<Exec, float> e(cfg, o2);
+    e.init(space);
+    for (int s = 0; s < 200; ++s) e.step(space, src);
+    e.checkpoint();
+    tok::TokenizerTrainer<Exec, float> f(cfg, o2);
+    REQUIRE(f.resume(space));
+    f.step(space, src);  // buffers made, caches warm
+    const auto t0 = std::chrono::steady_clock::now();
+    f.step(space, src);
+    const double t_step = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::FILE* log = std::tmpfile();
+    REQUIRE(log != nullptr);
+    f.run(space, src, log);
+    std::rewind(log);
+    char line[512] = "";
+    REQUIRE(std::fgets(line, sizeof line, log) != nullptr);
+    std::fclose(log);
+    const std::string l(line);
+    INFO(l << "one step took " << t_step << " s");
+    REQUIRE(l.rfind("step 203/204", 0) == 0);
+    const std::size_t at = l.find(" samples/s");
+    REQUIRE(at != std::string::npos);
+    const std::size_t from = l.rfind(' ', at - 1) + 1;
+    const double reported = std::stod(l.substr(from, at - from));
+    CHECK(reported > 0);
+    CHECK(reported < 20 * o2.batch / t_step);  // counting from step 0 would report ~203 steps in one step's time
+    std::filesystem::remove(ck + ".rate");
+    std::filesystem::remove(ck + ".rate.ema");
+  }
   // A checkpoint whose EMA file is from another step is refused.
   c.checkpoint();  // step 6
   std::filesystem::copy_file(ck, ck + ".bak", std::filesystem::copy_options::overwrite_existing);
