@@ -809,6 +809,21 @@ int cmd_train_dit(int argc, char** argv) {
   return 0;
 }
 
+// --stages of generate and eval-generation: strictly increasing last levels in 1..L; excludes --progressive; --levels,
+// when given, must be the last stage. Empty when --stages is not given.
+std::vector<int> parse_stages(const cli::Args& a, int L) {
+  if (!a.has("stages")) return {};
+  if (a.has("progressive"))
+    throw cli::UsageError("--stages and --progressive exclude each other (--progressive is --stages 1,2,..,L)");
+  const std::vector<int> st = a.int_list("stages", {}, 1, L);
+  for (std::size_t i = 1; i < st.size(); ++i)
+    if (st[i] <= st[i - 1]) throw cli::UsageError("--stages: levels must be strictly increasing");
+  if (a.has("levels") && a.int_list("levels", {}, 1, L) != std::vector<int>{st.back()})
+    throw cli::UsageError("--stages ends at level " + std::to_string(st.back()) +
+                          ": --levels must be that level or left out");
+  return st;
+}
+
 // ------------------------------------------------------------------------------------------- generate
 int cmd_generate(int argc, char** argv) {
   cli::Args a("generate",
@@ -839,16 +854,7 @@ int cmd_generate(int argc, char** argv) {
   Exec space;
   DitF dm = DitF::load(dit_path);
   const auto& dc = dm.config();
-  std::vector<int> stages;  // empty: joint generation
-  if (a.has("stages")) {
-    if (a.has("progressive")) throw cli::UsageError("--stages and --progressive exclude each other");
-    stages = a.int_list("stages", {}, 1, dc.levels());
-    for (std::size_t i = 1; i < stages.size(); ++i)
-      if (stages[i] <= stages[i - 1]) throw cli::UsageError("--stages: levels must be strictly increasing");
-    if (a.has("levels") && a.integer("levels", 0, 1, dc.levels()) != stages.back())
-      throw cli::UsageError("--stages ends at level " + std::to_string(stages.back()) +
-                            ": --levels must be that level or left out");
-  }
+  std::vector<int> stages = parse_stages(a, dc.levels());  // empty: joint generation (or --progressive below)
   const int levels = stages.empty() ? int(a.integer("levels", dc.levels(), 1, dc.levels())) : stages.back();
   if (a.has("progressive"))
     for (int l = 1; l <= levels; ++l) stages.push_back(l);
@@ -1008,8 +1014,8 @@ int cmd_eval_generation(int argc, char** argv) {
                {"seed", "S", "random seed", "0"},
                {"batch", "N", "samples per generation batch", "100"},
                {"progressive", "", "level by level (finished levels held clean)", ""},
-               {"stages", "l1,l2,..", "generate in stages ending at these levels (e.g. 1,4: level 1, then 2..4 with "
-                "level 1 clean); the last is the one level count evaluated", ""},
+               {"stages", "l1,l2,..", "generate in stages ending at these levels (e.g. 2,4: levels 1..2, then 3..4 "
+                "with 1..2 clean); the last is the one level count evaluated", ""},
                {"json", "FILE", "write the results as JSON", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
@@ -1044,16 +1050,8 @@ int cmd_eval_generation(int argc, char** argv) {
   if (codec.channels != clf.config().channels)
     throw std::runtime_error("'" + tok_path + "' and '" + cls_path + "' differ in image channels");
   std::vector<int> levels = a.int_list("levels", {dm.config().levels()}, 1, dm.config().levels());
-  if (a.has("stages")) {
-    go.stages = a.int_list("stages", {}, 1, dm.config().levels());
-    for (std::size_t i = 1; i < go.stages.size(); ++i)
-      if (go.stages[i] <= go.stages[i - 1]) throw cli::UsageError("--stages: levels must be strictly increasing");
-    if (a.has("levels") && levels != std::vector<int>{go.stages.back()})
-      throw cli::UsageError("--stages ends at level " + std::to_string(go.stages.back()) +
-                            ": --levels must be that level or left out");
-    if (go.progressive) throw cli::UsageError("--stages and --progressive exclude each other (--progressive is --stages 1,2,..,L)");
-    levels = {go.stages.back()};
-  }
+  go.stages = parse_stages(a, dm.config().levels());
+  if (!go.stages.empty()) levels = {go.stages.back()};
   go.res = clf.config().res;
   namespace data = dcsldm::data;
   const auto train = data::load_fashion_mnist(data::Split::Train);

@@ -96,7 +96,16 @@ TEST_CASE("generate_images: counts, ranges, labels, determinism, modes", "[eval]
   const auto p1 = eval::generate_images(space, dm, tk, sampler, o);
   const auto p2 = eval::generate_images(space, dm, tk, sampler, o);
   CHECK(p1.images == p2.images);
+  // stages override progressive: one stage per level is progressive, a single stage joint (c: same seed, joint)
+  o.stages = {1, 2};
+  CHECK(eval::generate_images(space, dm, tk, sampler, o).images == p1.images);
   o.progressive = false;
+  o.stages = {2};
+  CHECK(eval::generate_images(space, dm, tk, sampler, o).images == c.images);
+  o.stages = {1};  // but 2 levels (all) are asked for
+  CHECK_THROWS_WITH(eval::generate_images(space, dm, tk, sampler, o),
+                    Catch::Contains("the last stage ends at level 1 but 2 levels"));
+  o.stages = {};
   o.levels = 1;
   const auto l1 = eval::generate_images(space, dm, tk, sampler, o);
   CHECK(l1.images.size() == a.images.size());

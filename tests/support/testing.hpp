@@ -11,12 +11,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #ifndef DCSLDM_TEST_DATA_DIR
@@ -173,6 +175,20 @@ double dot(const OV& out, const PV& proj) {
   double s = 0;
   for (std::size_t i = 0; i < o.size(); ++i) s += o[i] * p[i];
   return s;
+}
+
+/// The first line a trainer's run() wrote to `log` (a std::tmpfile), and the "X samples/s" it reports; closes log.
+inline std::pair<std::string, double> first_progress_line(std::FILE* log) {
+  std::rewind(log);
+  char line[512] = "";
+  const bool got = std::fgets(line, sizeof line, log) != nullptr;
+  std::fclose(log);
+  REQUIRE(got);
+  const std::string l(line);
+  const std::size_t at = l.find(" samples/s");
+  REQUIRE(at != std::string::npos);
+  const std::size_t from = l.rfind(' ', at - 1) + 1;
+  return {l, std::stod(l.substr(from, at - from))};
 }
 
 }  // namespace dcsldm::test

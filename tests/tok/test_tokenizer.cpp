@@ -562,17 +562,9 @@ TEST_CASE("tokenizer trainer: loss falls, and resume continues bit for bit", "[t
     std::FILE* log = std::tmpfile();
     REQUIRE(log != nullptr);
     f.run(space, src, log);
-    std::rewind(log);
-    char line[512] = "";
-    REQUIRE(std::fgets(line, sizeof line, log) != nullptr);
-    std::fclose(log);
-    const std::string l(line);
+    const auto [l, reported] = test::first_progress_line(log);
     INFO(l << "one step took " << t_step << " s");
     REQUIRE(l.rfind("step 203/204", 0) == 0);
-    const std::size_t at = l.find(" samples/s");
-    REQUIRE(at != std::string::npos);
-    const std::size_t from = l.rfind(' ', at - 1) + 1;
-    const double reported = std::stod(l.substr(from, at - from));
     CHECK(reported > 0);
     CHECK(reported < 20 * o2.batch / t_step);  // counting from step 0 would report ~203 steps in one step's time
     std::filesystem::remove(ck + ".rate");
