@@ -242,6 +242,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"pixel-width", "E", "width of the pixel tokens and pixel attentions", "64"},
                {"freqs", "F", "Fourier frequencies of in-patch pixel coordinates (pi 2^0 .. pi 2^(F-1))", "the preset's"},
                {"head-hidden", "H", "hidden width of the per-pixel output MLP", "64"},
+               {"level-count-embedding", "", "tell the decoder how many levels it decodes (a learned embedding per count)", ""},
                {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05 (glyphs preset: 0.02)"},
                {"relative-noise", "", "--latent-noise is a fraction of each level's RMS (the same SNR for every level)", ""},
                {"latent-l2", "X", "weight of mean(z^2)", "1e-3 (glyphs preset: 0)"},
@@ -300,11 +301,12 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.cfg.pixel_width = int(a.integer("pixel-width", p.cfg.pixel_width, 4, 4096));
   p.cfg.head_hidden = int(a.integer("head-hidden", p.cfg.head_hidden, 1, 4096));
   p.cfg.freqs = int(a.integer("freqs", p.cfg.freqs, 1, 16));
+  p.cfg.level_count_embedding = a.has("level-count-embedding");
   const std::string from = a.str("from", "");
   if (!from.empty()) {
     // The architecture is the file's; its cell floors are set again from this run's scale lists.
     for (const char* flag : {"width", "layers", "levels", "latent-channels", "k", "queries", "pixel-width", "freqs",
-                             "head-hidden"})
+                             "head-hidden", "level-count-embedding"})
       if (a.has(flag))
         throw cli::UsageError(std::string("--") + flag + " with --from: the architecture is the file's");
     p.cfg = tok::TokenizerConfig::from_metadata(dcsldm::io::SafeTensors::read(from).metadata(), from);

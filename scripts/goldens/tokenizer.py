@@ -20,11 +20,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import dcs_tok  # noqa: E402
 
 
-def tiny_config(queries, kt):
+def tiny_config(queries, kt, level_count_embedding=False):
     # tests/tok/test_tokenizer.cpp's tiny_config(), with the number of queries and kt of the case
     return dcs_tok.TokenizerConfig(channels=2, k=2, kt=kt, queries=queries, pixel_width=8, pixel_heads=2, freqs=2,
                                    pos_freqs=2, width=16, heads=2, enc_layers=1, dec_layers=1, mlp_ratio=2,
-                                   head_hidden=8, level_sizes=[1, 2], latent_channels=3)
+                                   head_hidden=8, level_sizes=[1, 2], latent_channels=3,
+                                   level_count_embedding=level_count_embedding)
 
 
 def random_model(cfg, seed):
@@ -64,3 +65,6 @@ if __name__ == "__main__":
     # Video: one query per patch, 4 frames at 4 fps with kt = 2 (2 temporal patches of 2 frames), decoded to
     # 2 frames at 2 fps (2 temporal patches of 1 frame); gradients with the first level only.
     tokenizer_golden("video", tiny_config(1, 2.0), (2, 4, 5, 7, 2), 4.0, (2, 6, 9), 2.0, 1, 82)
+    # The image case with the level-count embedding: every decode adds its own row; gradients with the first
+    # level only (row 2 of the table gets none).
+    tokenizer_golden("image_level_count", tiny_config(2, 0.0, True), (2, 1, 5, 7, 2), 0.0, (1, 6, 9), 0.0, 1, 83)

@@ -20,7 +20,8 @@ The model (DESIGN.md section 2; tok/tokenizer.hpp):
           level-causal mask (key level <= query level; patch tokens have level 0) -> LayerNorm ->
           Linear(D -> c) of the latent rows.
   decode: Linear(c -> D) of the latent rows of levels 1..m + latent position embedding ; one query token
-          per (output patch, slot): Linear(Fourier(patch centre)) + slot embedding -> transformer blocks
+          per (output patch, slot): Linear(Fourier(patch centre)) + slot embedding (+ row m - 1 of the
+          level-count embedding with level_count_embedding) -> transformer blocks
           (full attention) -> LayerNorm -> keys|values of the patch tokens ; per output pixel a query
           GELU-MLP(ff) attends to the n tokens of its patch and of the up to 26 neighbouring patches,
           keys biased by a learned rel[offset * n + slot] -> output * (1 + Linear_mod(ff)) + query ->
@@ -48,7 +49,7 @@ class TokenizerConfig:
 
     def __init__(self, channels=1, k=7, kt=0.0, queries=2, pixel_width=64, pixel_heads=4, freqs=6, pos_freqs=4,
                  width=128, heads=4, enc_layers=3, dec_layers=3, mlp_ratio=4, head_hidden=64,
-                 level_sizes=(4, 4, 8, 16), latent_channels=8):
+                 level_sizes=(4, 4, 8, 16), latent_channels=8, level_count_embedding=False):
         self.channels, self.k, self.kt, self.queries = int(channels), int(k), float(kt), int(queries)
         self.pixel_width, self.pixel_heads = int(pixel_width), int(pixel_heads)
         self.freqs, self.pos_freqs = int(freqs), int(pos_freqs)
@@ -57,6 +58,7 @@ class TokenizerConfig:
         self.head_hidden = int(head_hidden)
         self.level_sizes = [int(v) for v in level_sizes]
         self.latent_channels = int(latent_channels)
+        self.level_count_embedding = bool(level_count_embedding)
         self.validate()
 
     def validate(self):
@@ -92,6 +94,8 @@ class TokenizerConfig:
         md = {"tok." + key: "%.17g" % getattr(self, key) for key in CONFIG_INT_KEYS}
         md["tok.kt"] = "%.17g" % self.kt
         md["tok.level_sizes"] = ",".join(str(v) for v in self.level_sizes)
+        if self.level_count_embedding:  # written only when on, as in C++
+            md["tok.level_count_embedding"] = "1"
         return md
 
     @classmethod
@@ -110,6 +114,10 @@ class TokenizerConfig:
         args = {key: inum(key) for key in CONFIG_INT_KEYS}
         args["kt"] = float(get("kt"))
         args["level_sizes"] = [int(s) for s in get("level_sizes").split(",")]
+        lce = md.get("tok.level_count_embedding", "0")
+        if lce not in ("0", "1"):
+            raise ValueError(f"'{source}': metadata 'tok.level_count_embedding' = {lce}, expected 0 or 1")
+        args["level_count_embedding"] = lce == "1"
         return cls(**args)
 
 
@@ -158,6 +166,8 @@ def parameter_shapes(c):
     out.append(("dec.latent_pos", (nl, d)))
     linear("dec.pos", d, fp)
     out.append(("dec.slot", (n, d)))
+    if c.level_count_embedding:
+        out.append(("dec.level_count", (c.levels(), d)))
     for i in range(c.dec_layers):
         block(f"dec.blocks.{i}")
     out.append(("dec.ln.weight", (d,)))
@@ -531,6 +541,8 @@ class DcsTok(torch.nn.Module):
         lat = self._linear(z[:, :nm], "dec.in") + self.param("dec.latent_pos")[:nm]
         qpos = self._linear(ffpos, "dec.pos")
         qtok = qpos.repeat_interleave(n, 0) + self.param("dec.slot").repeat(num_p, 1)  # (P*n, D)
+        if c.level_count_embedding:  # the decoder is told how many levels it decodes
+            qtok = qtok + self.param("dec.level_count")[levels - 1]
         seq = torch.cat([lat, qtok.expand(b, *qtok.shape)], 1)  # (B, Nm + P*n, D)
         for i in range(c.dec_layers):
             seq = self._block(seq, f"dec.blocks.{i}", None)

@@ -134,3 +134,8 @@ TEST_CASE("tokenizer: matches the PyTorch reference on a video (4 frames at 4 fp
   check_against_torch<double>("video");
   check_against_torch<float>("video");
 }
+
+TEST_CASE("tokenizer: matches the PyTorch reference with the level-count embedding (5x7 -> 6x9)", "[tok][golden]") {
+  check_against_torch<double>("image_level_count");
+  check_against_torch<float>("image_level_count");
+}

@@ -38,6 +38,10 @@ struct TokenizerConfig {
   /// k / (largest input or target scale); files written before it have none (0). The temporal cell is not
   /// floored.
   double cell_floor_in = 0, cell_floor_out = 0;
+  /// Whether the decoder is told how many levels it decodes: a learned embedding per level count m
+  /// (`dec.level_count`, (L, D)) is added to every decoder query token, so one decoder can behave differently
+  /// for a prefix and for the whole latent. Off in files written before it (the key is written only when on).
+  bool level_count_embedding = false;
 
   int levels() const { return int(level_sizes.size()); }
   int latent_tokens() const { return std::accumulate(level_sizes.begin(), level_sizes.end(), 0); }
@@ -102,6 +106,7 @@ struct TokenizerConfig {
     put("latent_channels", latent_channels);
     put("cell_floor_in", cell_floor_in);
     put("cell_floor_out", cell_floor_out);
+    if (level_count_embedding) put("level_count_embedding", 1);
     std::string ls;
     for (std::size_t l = 0; l < level_sizes.size(); ++l) ls += (l ? "," : "") + std::to_string(level_sizes[l]);
     m["tok.level_sizes"] = ls;
@@ -150,6 +155,13 @@ struct TokenizerConfig {
     // Optional: files written before the trainer recorded the cell floors have none.
     if (m.count("tok.cell_floor_in")) c.cell_floor_in = num("cell_floor_in");
     if (m.count("tok.cell_floor_out")) c.cell_floor_out = num("cell_floor_out");
+    // Optional: off in files written before it.
+    if (m.count("tok.level_count_embedding")) {
+      const int v = inum("level_count_embedding");
+      DCSLDM_REQUIRE(v == 0 || v == 1, op, "'", source, "': metadata 'tok.level_count_embedding' = ", v,
+                     ", expected 0 or 1");
+      c.level_count_embedding = v == 1;
+    }
     c.level_sizes.clear();
     std::stringstream ss(get("level_sizes"));
     std::string tok;

@@ -11,7 +11,8 @@
 //              level l sees patch tokens and latent tokens of levels <= l)
 //           -> LayerNorm -> bottleneck Linear(D -> c) of the latent rows -> latent (B, N, c).
 //   decode: latent rows of levels 1..m -> Linear(c -> D) + (level, index) embedding ; one query token per
-//           (output patch, slot) from the output patch-centre position -> decoder blocks (full attention)
+//           (output patch, slot) from the output patch-centre position (+ a learned embedding of m, with
+//           level_count_embedding) -> decoder blocks (full attention)
 //           -> LayerNorm -> keys/values of the output patch tokens ; one query per output pixel (MLP of its
 //           coordinate features) attends to the tokens of its patch and the 26 neighbouring patches
 //           (neighbour_attention) -> output * (1 + s(ff)) + query -> per-pixel MLP -> C values. The
@@ -472,6 +473,12 @@ struct AddLevelNoise {
   }
 };
 
+/// Row m - 1 of the level-count embedding (L, D) as a one-row table (1, D).
+template <class T, class M>
+View2<T, M> level_count_row(const View2<T, M>& table, int m) {
+  return Kokkos::subview(table, std::make_pair(std::size_t(m - 1), std::size_t(m)), Kokkos::ALL);
+}
+
 /// Everything of a decode before the depatchifier: latent rows (+ noise) -> decoder blocks -> the output patch
 /// tokens' keys | values (p.kv).
 template <class ExecSpace, class ZV, class T, class M>
@@ -504,6 +511,8 @@ void decode_tokens(const ExecSpace& space, const ZV& z, const TokenizerParams<T,
   nn::linear_forward(space, p.ffpos, w.dec_pos, p.qpos);
   add_table_rows(space, x0, p.Nm, p.Pn, p.qpos, c.queries, p.P);
   add_table_rows(space, x0, p.Nm, p.Pn, w.dec_slot, 1, c.queries);
+  if (c.level_count_embedding)
+    add_table_rows(space, x0, p.Nm, p.Pn, level_count_row(w.dec_level_count, p.levels), 1, 1);
   const int L = int(p.blocks.size());
   for (int i = 0; i < L; ++i)
     nn::transformer_block_forward(space, p.blocks[i].x, w.dec_blocks[i], p.mask, i + 1 < L ? p.blocks[i + 1].x : p.xl,
@@ -604,6 +613,8 @@ void decode_backward(const ExecSpace& space, const DYV& dy, const TokenizerParam
   for (int i = int(p.blocks.size()) - 1; i >= 0; --i)
     nn::transformer_block_backward(space, p.db, w.dec_blocks[i], g.dec_blocks[i], p.mask, p.blocks[i], p.tws, p.db);
   sum_table_rows(space, p.db, p.Nm, p.Pn, 1, c.queries, g.dec_slot);
+  if (c.level_count_embedding)
+    sum_table_rows(space, p.db, p.Nm, p.Pn, 1, 1, Impl::level_count_row(g.dec_level_count, p.levels));
   Kokkos::deep_copy(space, p.dqpos, T(0));
   sum_table_rows(space, p.db, p.Nm, p.Pn, c.queries, p.P, p.dqpos);
   nn::linear_backward(space, p.dqpos, p.ffpos, w.dec_pos, g.dec_pos, View2<T, M>());

@@ -15,6 +15,8 @@
 //   enc.blocks.<i>.*                 pre-LN transformer blocks (level-causal mask)
 //   enc.ln, enc.bottleneck (c, D)    final norm, bottleneck to the latent
 //   dec.in (D, c), dec.latent_pos (N, D), dec.pos (D, Fp), dec.slot (n, D), dec.blocks.<i>.*, dec.ln
+//   dec.level_count (L, D)           only with level_count_embedding: row m-1 is added to every query token
+//                                    of a decode of m levels
 //   dec.kv (2E, D)                   decoder patch tokens -> keys | values of the depatchifier
 //   dec.q.fc1 (E, Fw), dec.q.fc2 (E, E)   output-pixel query MLP
 //   dec.mod.{weight,bias} (E, Fw)    the pixel's features -> scale of the attention output:
@@ -51,6 +53,7 @@ struct TokenizerParams {
   View2<T, M> dec_latent_pos;
   nn::Linear<T, M> dec_pos;
   View2<T, M> dec_slot;
+  View2<T, M> dec_level_count;  ///< (L, D), empty unless the configuration has level_count_embedding
   std::vector<nn::TransformerBlock<T, M>> dec_blocks;
   nn::LayerNorm<T, M> dec_ln;
   nn::Linear<T, M> dec_kv;
@@ -124,6 +127,7 @@ inline optim::ParamLayout tokenizer_layout(const TokenizerConfig& c) {
   l.add("dec.latent_pos", {N, D}, optim::Decay::No);
   Impl::add_linear(l, "dec.pos", D, Fp);
   l.add("dec.slot", {n, D}, optim::Decay::No);
+  if (c.level_count_embedding) l.add("dec.level_count", {c.levels(), D}, optim::Decay::No);
   for (int i = 0; i < c.dec_layers; ++i) Impl::add_block(l, "dec.blocks." + std::to_string(i), D, H);
   l.add("dec.ln.weight", {D}, optim::Decay::No);
   l.add("dec.ln.bias", {D}, optim::Decay::No);
@@ -160,6 +164,7 @@ TokenizerParams<T, M> bind_tokenizer(const optim::ParamArena<T, M>& a, const Tok
   p.dec_latent_pos = a.view2(a.layout.slot("dec.latent_pos"), buf);
   p.dec_pos = Impl::bind_linear(a, buf, "dec.pos");
   p.dec_slot = a.view2(a.layout.slot("dec.slot"), buf);
+  if (c.level_count_embedding) p.dec_level_count = a.view2(a.layout.slot("dec.level_count"), buf);
   for (int i = 0; i < c.dec_layers; ++i)
     p.dec_blocks.push_back(Impl::bind_block(a, buf, "dec.blocks." + std::to_string(i), c.heads));
   p.dec_ln = Impl::bind_ln(a, buf, "dec.ln");
