@@ -248,6 +248,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
                {"latent-l2", "X", "weight of mean(z^2)", "1e-3 (glyphs preset: 0)"},
                {"full-levels", "P", "probability of decoding all levels (else m ~ U{1..L})", "0.5"},
                {"prefix-full-weight", "W", "prefix steps (m < L) also decode all levels; that loss weighted W", "0 (off)"},
+               {"prefix-encoder-grad", "S", "scale of a prefix decode's gradient into the encoder (0: prefixes train the decoder only)", "1"},
                {"all-targets", "", "every step decodes its latent at every target scale (losses averaged)", ""},
                {"final-phase", "F", "last fraction F of the steps moves linearly to the --final-* choices", "0 (none)"},
                {"final-full-levels", "P", "--full-levels at the end of the final phase", "--full-levels"},
@@ -286,6 +287,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
   p.opt.latent_l2 = a.real("latent-l2", p.opt.latent_l2, 0, 10);
   p.opt.full_levels_prob = a.real("full-levels", p.opt.full_levels_prob, 0, 1);
   p.opt.prefix_full_weight = a.real("prefix-full-weight", 0, 0, 100);
+  p.opt.prefix_encoder_grad = a.real("prefix-encoder-grad", 1, 0, 1);
   p.opt.all_targets = a.has("all-targets");
   p.opt.final_fraction = a.real("final-phase", 0, 0, 1);
   p.opt.final_full_levels_prob = a.real("final-full-levels", p.opt.full_levels_prob, 0, 1);

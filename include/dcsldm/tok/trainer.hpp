@@ -4,7 +4,8 @@
 // configured lists, so input and target usually differ), a number of levels m (level dropout); the input
 // is encoded, the latent (plus light Gaussian noise) decoded at the TARGET scale with m levels, and the
 // loss  l1_weight * l1 + mse_weight * mse + latent_l2 * mean(z^2)  is taken against the target (DESIGN.md §2);
-// with prefix_full_weight, a step of m < L levels also decodes all L levels and adds that loss. AdamW with
+// with prefix_full_weight, a step of m < L levels also decodes all L levels and adds that loss (and with
+// prefix_encoder_grad < 1 the prefix decode's gradient reaches the encoder scaled down). AdamW with
 // warm-up + cosine, global-norm clipping, an EMA of the weights, periodic atomic checkpoints and bit-identical
 // resume: every random choice of step s is a function of (seed, s) only, and a checkpoint holds parameters, AdamW
 // moments, the step and the EMA.
@@ -64,6 +65,10 @@ struct TrainOptions {
   /// and adds that decode's loss with this weight (every step then trains the full decode; level dropout still
   /// trains the prefixes). 0: one decode per step.
   double prefix_full_weight = 0;
+  /// Scale of a prefix decode's (m < L) gradient into the latent, and so into the encoder: 1 the plain gradient;
+  /// 0 the prefix decodes train the decoder only and the latent is laid out by the all-levels decodes alone
+  /// (with prefix_full_weight > 0 every step has one). The decoder's own parameters always get the full gradient.
+  double prefix_encoder_grad = 1;
   /// true: every step decodes its latent at every scale of the target list it draws from (out_res, or
   /// final_out_res when the final phase picks that list), each decode's loss weighted 1 / (scales in the list).
   /// The encoder runs once, so each target scale is trained in every step instead of one step in
@@ -134,6 +139,8 @@ class TokenizerTrainer {
                    opt.full_levels_prob, " is not in [0, 1]");
     DCSLDM_REQUIRE(opt.prefix_full_weight >= 0, op, "prefix_full_weight = ", opt.prefix_full_weight,
                    " must be >= 0 (0: one decode per step)");
+    DCSLDM_REQUIRE(opt.prefix_encoder_grad >= 0 && opt.prefix_encoder_grad <= 1, op, "prefix_encoder_grad = ",
+                   opt.prefix_encoder_grad, " is not in [0, 1]");
     DCSLDM_REQUIRE(opt.final_fraction >= 0 && opt.final_fraction <= 1, op, "final_fraction = ", opt.final_fraction,
                    " is not in [0, 1]");
     DCSLDM_REQUIRE(opt.final_full_levels_prob <= 1, op, "final_full_levels_prob = ", opt.final_full_levels_prob,
@@ -344,6 +351,12 @@ class TokenizerTrainer {
       auto& dp = model_.decode_plan(space, opt_.batch, model_.grid(1, rk, rk), m, true, b.window);
       decode_pass(dp, rng::stream_of("tok_noise") + std::uint64_t(step_) + kk, 1 + 4 * int(k), share,
                   k == 0 ? dz_ : dzfull_);
+      if (m < cfg.levels() && opt_.prefix_encoder_grad != 1) {
+        const View3<T, M>& dzk = k == 0 ? dz_ : dzfull_;
+        Kokkos::parallel_for("dcsldm::tok_prefix_encoder_grad",
+                             Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::size_t>>(space, 0, dzk.size()),
+                             optim::Impl::ScaleBy<T>{dzk.data(), accum_t<T>(opt_.prefix_encoder_grad)});
+      }
       if (k > 0) nn::Impl::add_into(space, dz_, dzfull_, dz_);
       if (full_too) {  // the same latent decoded with all levels (own noise draw), its loss weighted
         auto& dpf = model_.decode_plan(space, opt_.batch, model_.grid(1, rk, rk), cfg.levels(), true, b.window);
