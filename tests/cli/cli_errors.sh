@@ -49,6 +49,10 @@ check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors
 check 0 "--prefix-full-weight" train-tokenizer --help
 check 2 "--width with --from: the architecture is the file's" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" \
   --from "$(dirname "$0")/../../examples/models/fmnist_tok.safetensors" --width 64
+check 2 "--level-count-embedding with --from: the architecture is the file's" train-tokenizer --preset fmnist \
+  --out "$TMP/m.safetensors" --from "$(dirname "$0")/../../examples/models/fmnist_tok.safetensors" --level-count-embedding
+check 2 "option '--prefix-encoder-grad': 1.5 is out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" \
+  --prefix-encoder-grad 1.5
 check 1 "cannot open" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --from "$TMP/missing.safetensors"
 check 1 "corrupt.safetensors" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --from "$TMP/corrupt.safetensors"
 check 1 "not a dcsldm tokenizer" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" \

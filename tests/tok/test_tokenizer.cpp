@@ -822,45 +822,50 @@ TEST_CASE("tokenizer trainer: a prefix step with prefix_full_weight adds the all
 TEST_CASE("tokenizer trainer: prefix_encoder_grad scales the prefix decode's gradient into the encoder only",
           "[tok][train]") {
   // With prefix_full_weight w and prefix_encoder_grad s, a prefix step's gradient is G(prefix) + w G(all levels)
-  // for the decoder's parameters and s G(prefix) + w G(all levels) for the encoder's (no noise, no L2, no clipping).
+  // for the decoder's parameters and s G(prefix) + w G(all levels) for the encoder's (no noise, no L2, no clipping);
+  // with all_targets, for the sum over the step's target scales (the later targets' prefix gradients are scaled too).
   const auto cfg = tiny_config();
   const int L = cfg.levels();
   const double w = 0.5;
-  tok::TrainOptions o = raw_gradient_options(0);
-  o.in_res = {6, 9};
-  o.out_res = {9, 12};
-  o.seed = 1;
-  while (std::get<2>(tok::TokenizerTrainer<Exec, float>(cfg, o).choices(0)) == L) ++o.seed;  // a prefix step
-  tok::TrainOptions o_full = o;
-  o_full.full_levels_prob = 1;
-  BlobSource src;
-  Exec space;
-  tok::TokenizerTrainer<Exec, float> prefix(cfg, o), full(cfg, o_full);
-  for (auto* t : {&prefix, &full}) t->init(space);
-  REQUIRE(prefix.step(space, src).levels < L);
-  full.step(space, src);
-  const auto& arena = prefix.model().arena();
-  const auto gp = to_doubles(arena.grads), gf = to_doubles(full.model().arena().grads);
-  for (const double sc : {0.0, 0.25}) {
-    tok::TrainOptions o_s = o;
-    o_s.prefix_full_weight = w;
-    o_s.prefix_encoder_grad = sc;
-    tok::TokenizerTrainer<Exec, float> t(cfg, o_s);
-    t.init(space);
-    t.step(space, src);
-    const auto g = to_doubles(t.model().arena().grads);
-    double scale = 0, err = 0, enc_prefix = 0;
-    for (const auto& slot : arena.layout.slots()) {
-      const bool enc = slot.name.rfind("enc.", 0) == 0;
-      for (std::size_t i = slot.offset; i < slot.offset + slot.numel(); ++i) {
-        scale = std::max(scale, std::abs(g[i]));
-        err = std::max(err, std::abs(g[i] - ((enc ? sc : 1.0) * gp[i] + w * gf[i])));
-        if (enc) enc_prefix = std::max(enc_prefix, std::abs(gp[i]));
+  for (const bool all_targets : {false, true}) {
+    INFO("all_targets " << all_targets);
+    tok::TrainOptions o = raw_gradient_options(0);
+    o.all_targets = all_targets;
+    o.in_res = {6, 9};
+    o.out_res = {9, 12};
+    o.seed = 1;
+    while (std::get<2>(tok::TokenizerTrainer<Exec, float>(cfg, o).choices(0)) == L) ++o.seed;  // a prefix step
+    tok::TrainOptions o_full = o;
+    o_full.full_levels_prob = 1;
+    BlobSource src;
+    Exec space;
+    tok::TokenizerTrainer<Exec, float> prefix(cfg, o), full(cfg, o_full);
+    for (auto* t : {&prefix, &full}) t->init(space);
+    REQUIRE(prefix.step(space, src).levels < L);
+    full.step(space, src);
+    const auto& arena = prefix.model().arena();
+    const auto gp = to_doubles(arena.grads), gf = to_doubles(full.model().arena().grads);
+    for (const double sc : {0.0, 0.25}) {
+      tok::TrainOptions o_s = o;
+      o_s.prefix_full_weight = w;
+      o_s.prefix_encoder_grad = sc;
+      tok::TokenizerTrainer<Exec, float> t(cfg, o_s);
+      t.init(space);
+      t.step(space, src);
+      const auto g = to_doubles(t.model().arena().grads);
+      double scale = 0, err = 0, enc_prefix = 0;
+      for (const auto& slot : arena.layout.slots()) {
+        const bool enc = slot.name.rfind("enc.", 0) == 0;
+        for (std::size_t i = slot.offset; i < slot.offset + slot.numel(); ++i) {
+          scale = std::max(scale, std::abs(g[i]));
+          err = std::max(err, std::abs(g[i] - ((enc ? sc : 1.0) * gp[i] + w * gf[i])));
+          if (enc) enc_prefix = std::max(enc_prefix, std::abs(gp[i]));
+        }
       }
+      INFO("prefix_encoder_grad " << sc << ": max |g| " << scale << ", max error " << err);
+      REQUIRE(enc_prefix > 1e-3 * scale);  // the prefix decode does reach the encoder when s = 1
+      REQUIRE(err <= 1e-5 * scale);
     }
-    INFO("prefix_encoder_grad " << sc << ": max |g| " << scale << ", max error " << err);
-    REQUIRE(enc_prefix > 1e-3 * scale);  // the prefix decode does reach the encoder when s = 1
-    REQUIRE(err <= 1e-5 * scale);
   }
   tok::TrainOptions bad;
   bad.prefix_encoder_grad = 1.5;
