@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # scripts/seed_spread_tokenizers.sh [BUILD_DIR]: the run-to-run spread behind the fmnist parity comparison of
 # docs/tokenizer.md. For each seed in SEEDS it trains the shipped fmnist_tok command and the shipped ViT
-# autoencoder command with --seed S, side by side at one thread each (~90 minutes a seed on the 2-core machine;
-# nothing else should run meanwhile), and evaluates both on the first 1000 test images at 28 px with all
+# autoencoder command with --seed S, in two lanes of one thread each (~80 minutes a seed on the
+# 2-core machine; nothing else should run meanwhile), and evaluates both on the first 1000 test images at 28 px with all
 # levels. The shipped models are seed 1. JSONs: docs/results/seeds/; trained files: $WORK (kept, so a seed that
-# finished is not trained again; the DCS-Tok run resumes from its checkpoint, the autoencoder has none and restarts).
+# finished is not trained again, and an interrupted run resumes from its checkpoint).
 #   SEEDS="2 3" WORK=/tmp/dcsldm_seeds bash scripts/seed_spread_tokenizers.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,23 +21,41 @@ eval_all_levels() {  # model json levels
     --levels "$3" --json "$2" > /dev/null
 }
 
+train_tok() {  # seed
+  local tok="$WORK/fmnist_tok_seed$1.safetensors"
+  [[ -f "$tok" ]] && return 0
+  OMP_NUM_THREADS=1 "$T" train-tokenizer --preset fmnist --out "$tok" --steps 10000 --full-levels 1.0 --in-res 28 \
+    --out-res 28 --final-phase 0.4 --final-full-levels 0.5 --final-in-res 14,21,28 --final-out-res 14,21,28 \
+    --pixel-width 128 --head-hidden 128 --freqs 3 --prefix-full-weight 1 --seed "$1" --log-every 500 \
+    >> "$WORK/tok_seed$1.log" 2>&1
+}
+train_ae() {  # seed
+  local ae="$WORK/fmnist_vitae_seed$1.safetensors"
+  [[ -f "$ae" ]] && return 0
+  OMP_NUM_THREADS=1 "$T" train-baseline-ae --out "$ae.tmp" --steps 10000 --seed "$1" --log-every 500 \
+    > "$WORK/vitae_seed$1.log" 2>&1 && mv "$ae.tmp" "$ae"
+}
+
+# Two lanes of one thread each, the models alternating (lane 1: DCS-Tok of the 1st seed, autoencoder of the 2nd,
+# ...; lane 2 the other way round), so neither core idles while the faster autoencoder waits for the tokenizer.
+lane() {  # first-kind seeds...
+  local kind=$1
+  shift
+  for s in "$@"; do
+    if [[ $kind == tok ]]; then train_tok "$s"; kind=ae; else train_ae "$s"; kind=tok; fi
+  done
+}
+# shellcheck disable=SC2086
+lane tok $SEEDS &
+p1=$!
+# shellcheck disable=SC2086
+lane ae $SEEDS &
+p2=$!
+wait $p1 || true
+wait $p2 || true
 for s in $SEEDS; do
   tok="$WORK/fmnist_tok_seed$s.safetensors"
   ae="$WORK/fmnist_vitae_seed$s.safetensors"
-  pids=()
-  if [[ ! -f "$tok" ]]; then
-    OMP_NUM_THREADS=1 "$T" train-tokenizer --preset fmnist --out "$tok" --steps 10000 --full-levels 1.0 --in-res 28 \
-      --out-res 28 --final-phase 0.4 --final-full-levels 0.5 --final-in-res 14,21,28 --final-out-res 14,21,28 \
-      --pixel-width 128 --head-hidden 128 --freqs 3 --prefix-full-weight 1 --seed "$s" --log-every 500 \
-      > "$WORK/tok_seed$s.log" 2>&1 &
-    pids+=($!)
-  fi
-  if [[ ! -f "$ae" ]]; then
-    OMP_NUM_THREADS=1 "$T" train-baseline-ae --out "$ae.tmp" --steps 10000 --seed "$s" --log-every 500 \
-      > "$WORK/vitae_seed$s.log" 2>&1 && mv "$ae.tmp" "$ae" &
-    pids+=($!)
-  fi
-  for p in "${pids[@]}"; do wait "$p" || true; done
   [[ -f "$tok" && -f "$ae" ]] || { echo "seed $s: a training run failed (logs in $WORK)" >&2; exit 1; }
   eval_all_levels "$tok" "$R/fmnist_tok_seed${s}_in28.json" 1,2,3,4
   eval_all_levels "$ae" "$R/fmnist_vitae_seed${s}_in28.json" 1

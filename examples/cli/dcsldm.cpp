@@ -367,7 +367,9 @@ int cmd_train_tokenizer(int argc, char** argv) {
 int cmd_train_baseline_ae(int argc, char** argv) {
   cli::Args a("train-baseline-ae",
               "Train the conventional baseline: a fixed-patch ViT autoencoder with a 1D latent (same blocks,\n"
-              "optimizer, schedule, EMA, latent noise and L1+MSE loss as train-tokenizer), on Fashion-MNIST at 28 px.",
+              "optimizer, schedule, EMA, latent noise and L1+MSE loss as train-tokenizer), on Fashion-MNIST at 28 px.\n"
+              "Checkpoints (<out>.ckpt, <out>.ckpt.ema) are written atomically; an existing checkpoint is resumed\n"
+              "bit for bit. The EMA weights are written to --out at the end.",
               {{"out", "FILE", "model file to write", ""},
                {"steps", "N", "training steps", "3500"},
                {"batch", "N", "batch size", "32"},
@@ -382,10 +384,14 @@ int cmd_train_baseline_ae(int argc, char** argv) {
                {"latent-noise", "X", "std of the Gaussian noise on the latent in training", "0.05"},
                {"latent-l2", "X", "weight of mean(z^2)", "1e-3"},
                {"seed", "S", "random seed", "1"},
-               {"log-every", "N", "steps between progress lines", "50"}});
+               {"log-every", "N", "steps between progress lines", "50"},
+               {"ckpt-every", "N", "steps between checkpoints (0: none)", "500"},
+               {"stop-after", "N", "stop after step N, checkpointed, to continue later (a time-limited job)", "--steps"},
+               {"no-resume", "", "start fresh even if a checkpoint exists", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
   const std::string out = a.required("out");
+  const std::string ckpt = out + ".ckpt";
   dcsldm::baseline::VitAeConfig c;
   c.patch = int(a.integer("patch", 4, 1, 28));
   c.width = int(a.integer("width", 128, 8, 4096));
@@ -403,6 +409,9 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   o.log_every = a.integer("log-every", 50, 1, 100000000);
   o.latent_noise = a.real("latent-noise", o.latent_noise, 0, 10);
   o.latent_l2 = a.real("latent-l2", o.latent_l2, 0, 10);
+  const std::int64_t ckpt_every = a.integer("ckpt-every", 500, 0, 100000000);
+  const std::int64_t stop_after = a.integer("stop-after", o.steps, 1, o.steps);
+  if (a.has("stop-after") && ckpt_every == 0) throw cli::UsageError("--stop-after needs checkpoints (--ckpt-every > 0)");
   auto src = tok::fashion_mnist_source(o.seed);
   Exec space;
   dcsldm::baseline::VitAutoencoder<Exec, float> m(c, o.batch, dcsldm::optim::ArenaState::ParamsAndOptimizer);
@@ -416,6 +425,42 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   dcsldm::optim::AdamW adam;
   adam.weight_decay = o.weight_decay;
   const dcsldm::optim::WarmupCosine sched{o.lr, o.min_lr, o.warmup, o.steps};
+  // The checkpoint records what the step sequence depends on besides the architecture (every random choice of step
+  // s is a function of (seed, s); the schedule of steps, lr, warm-up): a resume must match all of it.
+  std::map<std::string, std::string> ckpt_md = c.to_metadata();
+  ckpt_md["train.seed"] = std::to_string(o.seed);
+  ckpt_md["train.batch"] = std::to_string(o.batch);
+  ckpt_md["train.steps"] = std::to_string(o.steps);
+  {
+    std::ostringstream lr;
+    lr.precision(17);
+    lr << o.lr;
+    ckpt_md["train.lr"] = lr.str();
+  }
+  ckpt_md["train.warmup"] = std::to_string(o.warmup);
+  std::int64_t start = 0;
+  if (!a.has("no-resume") && std::filesystem::exists(ckpt)) {
+    const dcsldm::io::SafeTensors f = dcsldm::io::SafeTensors::read(ckpt);
+    const dcsldm::io::SafeTensors fe = dcsldm::io::SafeTensors::read(ckpt + ".ema");
+    DCSLDM_REQUIRE(f.meta("train.step") == fe.meta("train.step"), "train-baseline-ae", "'", ckpt, "' is at step ",
+                   f.meta("train.step"), " but '", ckpt, ".ema' at step ", fe.meta("train.step"),
+                   " (interrupted checkpoint?)");
+    for (const auto& kv : ckpt_md) {
+      const auto it = f.metadata().find(kv.first);
+      const std::string had = it == f.metadata().end() ? "(none)" : it->second;
+      DCSLDM_REQUIRE(had == kv.second, "train-baseline-ae", "'", ckpt, "' was written by another run: its ", kv.first,
+                     " is ", had, ", this run's ", kv.second, " (--no-resume starts fresh)");
+    }
+    start = dcsldm::optim::load_arena(f, m.arena(), dcsldm::optim::ArenaState::ParamsAndOptimizer);
+    dcsldm::optim::load_arena(fe, ema, dcsldm::optim::ArenaState::Params);
+    adam.step = start;
+  }
+  auto checkpoint = [&](std::int64_t step) {
+    std::map<std::string, std::string> md = ckpt_md;
+    md["train.step"] = std::to_string(step);
+    dcsldm::optim::save_arena(ckpt + ".ema", ema, dcsldm::optim::ArenaState::Params, 0, md);
+    dcsldm::optim::save_arena(ckpt, m.arena(), dcsldm::optim::ArenaState::ParamsAndOptimizer, step, md);
+  };
   const std::size_t B = std::size_t(o.batch), n = B * 28 * 28;
   dcsldm::View1<float, Mem> x("x", n), y("y", n), t("t", n), dy("dy", n), dy2("dy2", n), loss("loss", 3);
   dcsldm::View3<float, Mem> z("z", B, std::size_t(c.latent_count()), std::size_t(c.latent_channels));
@@ -423,12 +468,13 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   dcsldm::View3<float, Mem> zeros("zeros", B, std::size_t(c.latent_count()), std::size_t(c.latent_channels));
   auto hx = Kokkos::create_mirror_view(x);
   auto ht = Kokkos::create_mirror_view(t);
-  std::printf("train-baseline-ae: %s, %zu parameters, latent %d x %d, batch %d, %lld steps, backend %s\n", out.c_str(),
-              m.num_params(), c.latent_count(), c.latent_channels, o.batch, (long long)o.steps, backend_name().c_str());
-  dcsldm::ProgressRate rate(0);
+  std::printf("train-baseline-ae: %s, %zu parameters, latent %d x %d, batch %d, %lld steps%s, backend %s\n", out.c_str(),
+              m.num_params(), c.latent_count(), c.latent_channels, o.batch, (long long)o.steps,
+              start ? (" (resumed at step " + std::to_string(start) + ")").c_str() : "", backend_name().c_str());
+  dcsldm::ProgressRate rate(start);
   double l1 = 0, mse = 0;
   int cnt = 0;
-  for (std::int64_t s = 0; s < o.steps; ++s) {
+  for (std::int64_t s = start; s < stop_after; ++s) {
     src->sample(s, o.batch, 28, 28, hx.data(), ht.data());
     Kokkos::deep_copy(space, x, hx);
     Kokkos::deep_copy(space, t, ht);
@@ -457,6 +503,12 @@ int cmd_train_baseline_ae(int argc, char** argv) {
       l1 = mse = 0;
       cnt = 0;
     }
+    if (ckpt_every > 0 && ((s + 1) % ckpt_every == 0 || s + 1 == stop_after)) checkpoint(s + 1);
+  }
+  if (stop_after < o.steps) {
+    std::printf("stopped after step %lld; %s continues from %s\n", (long long)stop_after,
+                "the same command without --stop-after", ckpt.c_str());
+    return 0;
   }
   std::ostringstream cmd;
   for (int i = 0; i < argc; ++i) cmd << (i ? " " : "") << argv[i];
