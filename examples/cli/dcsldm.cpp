@@ -426,18 +426,22 @@ int cmd_train_baseline_ae(int argc, char** argv) {
   adam.weight_decay = o.weight_decay;
   const dcsldm::optim::WarmupCosine sched{o.lr, o.min_lr, o.warmup, o.steps};
   // The checkpoint records what the step sequence depends on besides the architecture (every random choice of step
-  // s is a function of (seed, s); the schedule of steps, lr, warm-up): a resume must match all of it.
+  // s is a function of (seed, s); the schedule of steps, lr, warm-up; the loss's latent noise and L2): a resume must
+  // match all of it.
+  auto exact = [](double v) {
+    std::ostringstream os;
+    os.precision(17);
+    os << v;
+    return os.str();
+  };
   std::map<std::string, std::string> ckpt_md = c.to_metadata();
   ckpt_md["train.seed"] = std::to_string(o.seed);
   ckpt_md["train.batch"] = std::to_string(o.batch);
   ckpt_md["train.steps"] = std::to_string(o.steps);
-  {
-    std::ostringstream lr;
-    lr.precision(17);
-    lr << o.lr;
-    ckpt_md["train.lr"] = lr.str();
-  }
+  ckpt_md["train.lr"] = exact(o.lr);
   ckpt_md["train.warmup"] = std::to_string(o.warmup);
+  ckpt_md["train.latent_noise"] = exact(o.latent_noise);
+  ckpt_md["train.latent_l2"] = exact(o.latent_l2);
   std::int64_t start = 0;
   if (!a.has("no-resume") && std::filesystem::exists(ckpt)) {
     const dcsldm::io::SafeTensors f = dcsldm::io::SafeTensors::read(ckpt);

@@ -38,6 +38,9 @@ rc=$?
 out=$(cd "$TMP/split" && "$BIN" "${ARGS[@]/#16/32}" 2>&1)
 rc=$?
 [[ $rc == 1 && "$out" == *"its ae.width is 16, this run's 32"* ]] || fail "a width-16 checkpoint resumed at width 32: rc $rc, $out"
+out=$(cd "$TMP/split" && "$BIN" "${ARGS[@]}" --latent-l2 0 2>&1)
+rc=$?
+[[ $rc == 1 && "$out" == *"its train.latent_l2 is 0.001, this run's 0"* ]] || fail "latent L2 changed on resume: rc $rc, $out"
 # ... unless asked to start fresh.
 (cd "$TMP/split" && "$BIN" "${ARGS[@]/#6/8}" --no-resume --stop-after 1 > /dev/null 2>&1) || fail "--no-resume did not start fresh"
 
