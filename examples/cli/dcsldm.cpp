@@ -101,10 +101,13 @@ int cmd_set_cell_floor(int argc, char** argv) {
               "Record a tokenizer's cell floors (docs/tokenizer.md): the smallest pixel cells of its training,\n"
               "k / (largest input scale) and k / (largest target scale), so that inputs and outputs above the\n"
               "training scales are read and rendered as at the largest one. The trainer records them itself; this\n"
-              "is for files trained before it did. Rewrites --model atomically (parameters and metadata kept).",
+              "is for files trained before it did. With --targets also the decoder's edge margin: the smallest\n"
+              "distance of a training target pixel from a patch edge (outputs above the training scales are blended\n"
+              "across patch edges inside it). Rewrites --model atomically (parameters and metadata kept).",
               {{"model", "FILE", "tokenizer file (.safetensors), rewritten in place", ""},
                {"in-res", "R", "largest input scale of its training (pixels, shorter side)", ""},
-               {"out-res", "R", "largest target scale of its training (pixels, shorter side)", ""}});
+               {"out-res", "R", "largest target scale of its training (pixels, shorter side)", ""},
+               {"targets", "R1,R2,..", "every target scale of its training (sets the edge margin)", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
   const std::string path = a.required("model");
@@ -114,12 +117,18 @@ int cmd_set_cell_floor(int argc, char** argv) {
   Tok t = Tok::load(path);
   const double k = double(t.config().k);
   t.set_cell_floors(k / ri, k / ro);
+  if (a.has("targets")) {
+    const std::vector<int> targets = a.int_list("targets", {}, t.config().k, 1 << 20);
+    if (*std::max_element(targets.begin(), targets.end()) != ro)
+      throw cli::UsageError("--targets: the largest target scale must be --out-res " + std::to_string(ro));
+    t.set_edge_margin(tok::training_edge_margin(t.config().k, targets));
+  }
   std::map<std::string, std::string> extra;
   for (const auto& kv : f.metadata())
     if (kv.first.rfind("tok.", 0) != 0) extra[kv.first] = kv.second;
   t.save(path, dcsldm::optim::ArenaState::Params, 0, extra);
-  std::printf("%s: cell floors %.6g (inputs, k = %g / %d px) and %.6g (outputs, / %d px)\n", path.c_str(),
-              t.config().cell_floor_in, k, ri, t.config().cell_floor_out, ro);
+  std::printf("%s: cell floors %.6g (inputs, k = %g / %d px) and %.6g (outputs, / %d px); edge margin %.6g\n",
+              path.c_str(), t.config().cell_floor_in, k, ri, t.config().cell_floor_out, ro, t.config().edge_margin_out);
   return 0;
 }
 
@@ -537,6 +546,7 @@ int cmd_eval_tokenizer(int argc, char** argv) {
                {"seed", "S", "sample selection seed (fonts)", "0"},
                {"json", "FILE", "write the results as JSON", ""},
                {"target-psnr", "DB", "also choose levels per sample for this PSNR at the first out-res", ""},
+               {"edge-margin", "E", "decoder edge margin, patch units (0: no blend across patch edges)", "the model's"},
                {"grid", "FILE", "PNG of the first 8 samples at the last out-res: input (area-upscaled), ground\n"
                                 "                              truth, bicubic, then one row per level", ""}});
   a.parse(argc, argv, 2);
@@ -561,6 +571,7 @@ int cmd_eval_tokenizer(int argc, char** argv) {
   if (kind == "vit_autoencoder") {
     // The fixed-patch baseline: one resolution, all of its latent at once (reported as levels = 1).
     const auto ac = dcsldm::baseline::VitAeConfig::from_metadata(header.metadata(), model_path);
+    if (a.has("edge-margin")) throw cli::UsageError("--edge-margin: the fixed-patch model has no edge blend");
     channels = ac.channels;
     if (in_res != ac.res) throw cli::UsageError("--in-res " + std::to_string(in_res) + ": the fixed-patch model reads " + std::to_string(ac.res) + " px only");
     for (int r : out_res)
@@ -583,6 +594,7 @@ int cmd_eval_tokenizer(int argc, char** argv) {
     };
   } else {
     model = std::make_unique<Tok>(Tok::load(model_path));
+    if (a.has("edge-margin")) model->set_edge_margin(a.real("edge-margin", 0, 0, 0.5));
     const auto& cfg = model->config();
     num_levels = cfg.levels();
     channels = cfg.channels;
@@ -905,6 +917,7 @@ int cmd_generate(int argc, char** argv) {
                {"cfg", "X", "classifier-free guidance scale", "1.5"},
                {"seed", "S", "random seed", "0"},
                {"progressive", "", "level by level, with a preview after each level", ""},
+               {"edge-margin", "E", "decoder edge margin, patch units (0: no blend across patch edges)", "the model's"},
                {"stages", "l1,l2,..", "generate in stages ending at these levels, with a preview after each (e.g. "
                 "2,4; the last is --levels)", ""}});
   a.parse(argc, argv, 2);
@@ -923,6 +936,10 @@ int cmd_generate(int argc, char** argv) {
   if (a.has("class")) classes.push_back(int(a.integer("class", 0, 0, dc.num_classes - 1)));
   else for (int k = 0; k < dc.num_classes; ++k) classes.push_back(k);
   Codec codec = Codec::load(tok_path, int(classes.size()) * n);
+  if (a.has("edge-margin")) {
+    if (!codec.tok) throw cli::UsageError("--edge-margin: '" + tok_path + "' is not a DCS-Tok tokenizer");
+    codec.tok->set_edge_margin(a.real("edge-margin", 0, 0, 0.5));
+  }
   if (dc.level_sizes != codec.level_sizes || dc.latent_channels != codec.latent_channels)
     throw std::runtime_error("'" + dit_path + "' models latents of another layout than the tokenizer '" + tok_path + "'");
   const std::vector<int> res = a.int_list("res", {28}, codec.tok ? codec.tok->config().k : 1, 4096);
@@ -1255,6 +1272,7 @@ int cmd_decode(int argc, char** argv) {
                {"res", "H[xW],...", "output sizes, e.g. 28,64x128", "28"},
                {"levels", "m", "levels to decode (default: all)", ""},
                {"n", "N", "first N latents (0: all)", "0"},
+               {"edge-margin", "E", "decoder edge margin, patch units (0: no blend across patch edges)", "the model's"},
                {"out", "DIR", "output folder (created)", ""}});
   a.parse(argc, argv, 2);
   if (a.help()) return std::cout << a.usage(), 0;
@@ -1280,6 +1298,7 @@ int cmd_decode(int argc, char** argv) {
   }
   Exec space;
   Tok tk = Tok::load(tok_path);
+  if (a.has("edge-margin")) tk.set_edge_margin(a.real("edge-margin", 0, 0, 0.5));
   const auto& c = tk.config();
   const dit::LatentSet z = dit::LatentSet::load(lat_path);
   if (z.tokens != c.latent_tokens() || z.channels != c.latent_channels)

@@ -65,6 +65,16 @@ check 0 "--freqs" train-tokenizer --help
 check 2 "--in-res and --out-res are required" set-cell-floor --model "$TMP/corrupt.safetensors" --in-res 28
 check 2 "out of range" set-cell-floor --model "$TMP/corrupt.safetensors" --in-res 0 --out-res 28
 check 1 "corrupt.safetensors" set-cell-floor --model "$TMP/corrupt.safetensors" --in-res 28 --out-res 28
+cp "$(dirname "$0")/../../examples/models/fmnist_tok.safetensors" "$TMP/floor.safetensors"
+check 2 "the largest target scale must be --out-res 28" set-cell-floor --model "$TMP/floor.safetensors" --in-res 28 \
+  --out-res 28 --targets 14,21
+check 2 "out of range" set-cell-floor --model "$TMP/floor.safetensors" --in-res 28 --out-res 28 --targets 5,28
+check 0 "edge margin 0.125" set-cell-floor --model "$TMP/floor.safetensors" --in-res 28 --out-res 28 --targets 14,21,28
+check 0 "edge_margin_out: 0.125" info --model "$TMP/floor.safetensors"
+check 2 "the fixed-patch model has no edge blend" eval-tokenizer --model \
+  "$(dirname "$0")/../../examples/models/fmnist_vitae.safetensors" --data fmnist:test --in-res 28 --edge-margin 0.1
+check 2 "option '--edge-margin': 0.6 is out of range" eval-tokenizer --model "$TMP/floor.safetensors" --data fmnist:test \
+  --in-res 28 --edge-margin 0.6
 check 2 "out of range" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --prefix-full-weight -1
 check 2 "--final-out-res 4 is below k = 7" train-tokenizer --preset fmnist --out "$TMP/m.safetensors" --final-out-res 28,4
 check 2 "given twice" info --model a --model b

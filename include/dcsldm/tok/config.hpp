@@ -38,6 +38,15 @@ struct TokenizerConfig {
   /// k / (largest input or target scale); files written before it have none (0). The temporal cell is not
   /// floored.
   double cell_floor_in = 0, cell_floor_out = 0;
+  /// The edge margin of the decoder's read-out (patch units, 0..0.5): the smallest distance from a patch edge of
+  /// any pixel of the training targets (tok::training_edge_margin). An inference decode evaluates the read-out
+  /// only at in-patch positions at least this far from an edge; an output pixel closer to an edge shared with
+  /// another patch is blended linearly between the two patches' read-outs at the margin, across the band of
+  /// width 2 x margin around the edge (at the outer border: the read-out at the margin). So a decode above the
+  /// training scales is continuous across patch edges where the read-out was never trained, and outputs whose
+  /// pixels all lie at trained distances (every training scale) are unchanged. Training decodes never blend.
+  /// 0: off. The trainer records it; files written before it have none (0; `dcsldm set-cell-floor --edge-margin`).
+  double edge_margin_out = 0;
   /// Whether the decoder is told how many levels it decodes: a learned embedding per level count m
   /// (`dec.level_count`, (L, D)) is added to every decoder query token, so one decoder can behave differently
   /// for a prefix and for the whole latent. Off in files written before it (the key is written only when on).
@@ -72,6 +81,8 @@ struct TokenizerConfig {
     DCSLDM_REQUIRE(kt >= 0, op, "kt = ", kt, " must be >= 0");
     DCSLDM_REQUIRE(cell_floor_in >= 0 && cell_floor_out >= 0, op, "cell_floor_in = ", cell_floor_in,
                    ", cell_floor_out = ", cell_floor_out, ": must be >= 0 (0: no floor)");
+    DCSLDM_REQUIRE(edge_margin_out >= 0 && edge_margin_out <= 0.5, op, "edge_margin_out = ", edge_margin_out,
+                   ": must be in [0, 0.5] (patch units; 0: no blend)");
     DCSLDM_REQUIRE(pixel_width % pixel_heads == 0, op, "pixel_width = ", pixel_width,
                    " is not divisible by pixel_heads = ", pixel_heads);
     DCSLDM_REQUIRE(width % heads == 0, op, "width = ", width, " is not divisible by heads = ", heads);
@@ -107,6 +118,7 @@ struct TokenizerConfig {
     put("cell_floor_in", cell_floor_in);
     put("cell_floor_out", cell_floor_out);
     if (level_count_embedding) put("level_count_embedding", 1);
+    if (edge_margin_out > 0) put("edge_margin_out", edge_margin_out);
     std::string ls;
     for (std::size_t l = 0; l < level_sizes.size(); ++l) ls += (l ? "," : "") + std::to_string(level_sizes[l]);
     m["tok.level_sizes"] = ls;
@@ -155,7 +167,8 @@ struct TokenizerConfig {
     // Optional: files written before the trainer recorded the cell floors have none.
     if (m.count("tok.cell_floor_in")) c.cell_floor_in = num("cell_floor_in");
     if (m.count("tok.cell_floor_out")) c.cell_floor_out = num("cell_floor_out");
-    // Optional: off in files written before it.
+    // Optional: off in files written before them.
+    if (m.count("tok.edge_margin_out")) c.edge_margin_out = num("edge_margin_out");
     if (m.count("tok.level_count_embedding")) {
       const int v = inum("level_count_embedding");
       DCSLDM_REQUIRE(v == 0 || v == 1, op, "'", source, "': metadata 'tok.level_count_embedding' = ", v,
@@ -177,10 +190,11 @@ struct TokenizerConfig {
   }
 };
 
-/// Whether two configurations describe the same parameters and computation up to the cell floors (which only
-/// change the pixel features above the training scales).
+/// Whether two configurations describe the same parameters and computation up to the cell floors and the edge
+/// margin (which only change decodes above the training scales).
 inline bool same_architecture(TokenizerConfig a, TokenizerConfig b) {
   a.cell_floor_in = a.cell_floor_out = b.cell_floor_in = b.cell_floor_out = 0;
+  a.edge_margin_out = b.edge_margin_out = 0;
   return a.to_metadata() == b.to_metadata();
 }
 

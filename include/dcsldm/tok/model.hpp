@@ -79,6 +79,15 @@ class Tokenizer {
     cfg_ = c;
     clear_plans();
   }
+  /// Sets the decoder's edge margin (TokenizerConfig::edge_margin_out, 0..0.5; 0: no blend), e.g. for a file
+  /// trained before the trainer recorded it, or 0 to decode without the blend; every plan is rebuilt.
+  void set_edge_margin(double margin) {
+    TokenizerConfig c = cfg_;
+    c.edge_margin_out = margin;
+    c.validate();
+    cfg_ = c;
+    clear_plans();
+  }
   const optim::ParamArena<T, M>& arena() const { return arena_; }
   optim::ParamArena<T, M>& arena() { return arena_; }
   const TokenizerParams<T, M>& params() const { return params_; }

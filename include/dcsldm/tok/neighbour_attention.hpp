@@ -770,7 +770,7 @@ void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV&
   using A = accum_t<T>;
   using Patches = Impl::NeighbourForwardPatches<QV, KVV, RV, YV, T, M>;
   if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
-    if (Patches::applies(n, hd)) {
+    if (Patches::applies(n, hd) && !tab.scattered) {
       Kokkos::parallel_for("dcsldm::neighbour_attention_forward",
                            Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(
                                space, 0, b * tab.grid.num_patches() * heads),
@@ -798,6 +798,7 @@ void neighbour_attention_backward(const ExecSpace& space, const DYV& dy, const Q
                                   const DKVV& dkv) {
   const char* op = "neighbour_attention_backward";
   Impl::check_neighbour_common(op, q, kv, rel, tab, n, heads, cache);
+  DCSLDM_REQUIRE(!tab.scattered, op, "the tables list scattered read-out positions (an edge-blended inference decode)");
   static_assert(DYV::rank == 3 && DRV::rank == 2 && DQV::rank == 2 && DKVV::rank == 3,
                 "neighbour_attention_backward: dy (B, Npix, E), drel (27n, E), dq (Npix, E), dkv (B, P*n, 2E)");
   static_assert(std::is_same_v<value_t<DYV>, T> && std::is_same_v<typename DRV::value_type, T> &&

@@ -69,6 +69,77 @@ KOKKOS_INLINE_FUNCTION A axis_frac(int i, int n, int g) {
 
 }  // namespace Impl
 
+/// The smallest distance from a patch edge, in patch units, of any pixel of square outputs of the given sizes
+/// (scale-aware grids with k patches per side): min over pixels of min(frac, 1 - frac). A decoder trained on those
+/// sizes has read its pixels out at no position closer to an edge (TokenizerConfig::edge_margin_out). 0 for an
+/// empty list.
+inline double training_edge_margin(int k, const std::vector<int>& sizes) {
+  double e = 0;
+  bool any = false;
+  for (int n : sizes) {
+    DCSLDM_REQUIRE(n >= k && k >= 1, "training_edge_margin", "size ", n, " px with k = ", k,
+                   " patches: expected k >= 1 and at least one pixel per patch");
+    for (int i = 0; i < n; ++i) {
+      const double f = Impl::axis_frac<double>(i, n, k), d = f < 1 - f ? f : 1 - f;
+      if (!any || d < e) e = d;
+      any = true;
+    }
+  }
+  return e;
+}
+
+/// The read-out entries of one axis of an edge-blended decode (TokenizerConfig::edge_margin_out): pixel i reads
+/// patch patch[2i] at in-patch position frac[2i] with weight weight[2i], plus patch[2i + 1] at frac[2i + 1] with
+/// weight[2i + 1] where that weight is > 0 (band: the pixels that take a second entry). With margin e, a pixel at
+/// in-patch position u of patch j:
+///   - e <= u <= 1 - e: (j, u, 1) (unchanged);
+///   - u < e and j > 0: (j, e, s), (j - 1, 1 - e, 1 - s), s = (u + e) / (2e), the linear blend across the band
+///     [j - e, j + e] between the positions at the margin on both sides; likewise u > 1 - e and j < g - 1;
+///   - u < e at j = 0, u > 1 - e at j = g - 1 (the outer border): (j, e or 1 - e, 1).
+/// Positions within 1e-9 of the margin count as at it (the blend's weight is continuous there). Entry 0 is always
+/// the pixel's own patch. `changed`: some pixel's entries differ from (own patch, own position, 1).
+template <class A>
+struct EdgeBlendAxis {
+  std::vector<int> patch;
+  std::vector<A> frac, weight;
+  std::vector<int> band;  ///< the pixels with a second entry, ascending
+  bool changed = false;
+};
+
+template <class A>
+EdgeBlendAxis<A> edge_blend_axis(int n, int g, double margin) {
+  DCSLDM_REQUIRE(n >= 1 && g >= 1 && g <= n, "edge_blend_axis", "n = ", n, ", g = ", g,
+                 ", expected 1 <= g <= n (a patch must hold at least one pixel)");
+  DCSLDM_REQUIRE(margin >= 0 && margin <= 0.5, "edge_blend_axis", "margin = ", margin, ", expected [0, 0.5]");
+  constexpr double tol = 1e-9;
+  EdgeBlendAxis<A> ax;
+  ax.patch.assign(2 * std::size_t(n), 0);
+  ax.frac.assign(2 * std::size_t(n), A(0));
+  ax.weight.assign(2 * std::size_t(n), A(0));
+  const double e = margin;
+  for (int i = 0; i < n; ++i) {
+    const std::size_t a = 2 * std::size_t(i), b = a + 1;
+    const int j = Impl::axis_patch(i, n, g);
+    const double u = double(Impl::axis_frac<A>(i, n, g));
+    ax.patch[a] = ax.patch[b] = j;
+    ax.frac[a] = Impl::axis_frac<A>(i, n, g);
+    ax.weight[a] = A(1);
+    if (e <= 0) continue;
+    const bool low = u < e - tol, high = u > 1 - e + tol;
+    if (!low && !high) continue;
+    ax.changed = true;
+    ax.frac[a] = A(low ? e : 1 - e);
+    if ((low && j == 0) || (high && j == g - 1)) continue;  // the outer border: clamped
+    const double s = low ? (u + e) / (2 * e) : (u - (1 - e)) / (2 * e);  // 0 at the band's lower side
+    ax.weight[a] = A(low ? s : 1 - s);
+    ax.patch[b] = low ? j - 1 : j + 1;
+    ax.frac[b] = A(low ? 1 - e : e);
+    ax.weight[b] = A(low ? 1 - s : s);
+    ax.band.push_back(i);
+  }
+  return ax;
+}
+
 /// Pixel ranges of the g patches of an axis with n pixels: patch j holds pixels [start[j], start[j+1]).
 /// start[j] = smallest i with (i + 0.5) g / n >= j = ceil((2jn - g) / (2g)), clamped to [0, n], in exact
 /// integer arithmetic; start has g + 1 entries, start[0] = 0, start[g] = n. Requires 1 <= g <= n.
@@ -139,6 +210,9 @@ struct PatchTables {
   Kokkos::View<int*, MemSpace> t_start, y_start, x_start;  ///< axis_starts per axis (g + 1 entries)
   Kokkos::View<int*, MemSpace> pixel_patch;                ///< (pixels()) patch (pt * gh + py) * gw + px
   int first_pixel = 0;                                     ///< the pixel of pixel_patch(0)
+  /// pixel_patch lists read-out positions in no grid order (an edge-blended decode's entries of neighbouring
+  /// patches, tok/tokenizer.hpp): kernels may not walk a patch's pixels as a range. Inference only.
+  bool scattered = false;
 
   int pixels() const { return int(pixel_patch.extent(0)); }
   bool covers_grid() const { return first_pixel == 0 && pixels() == grid.num_pixels(); }

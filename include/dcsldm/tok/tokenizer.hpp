@@ -58,6 +58,20 @@ using View5 = Kokkos::View<T*****, Kokkos::LayoutRight, MemSpace>;
 
 // ------------------------------------------------------------------------------------------------ plans
 
+/// Device tables of an edge-blended decode (TokenizerConfig::edge_margin_out; tok/patch_grid.hpp
+/// edge_blend_axis): per output row and column its two read-out entries (patch, in-patch position, weight),
+/// the rows and columns that take a second entry, and room for one pass's entries (patch, output pixel).
+template <class T, class M>
+struct EdgeBlendTables {
+  using A = accum_t<T>;
+  Kokkos::View<int**, Kokkos::LayoutRight, M> y_patch, x_patch;  // (h, 2), (w, 2)
+  Kokkos::View<A**, Kokkos::LayoutRight, M> y_frac, x_frac, y_w, x_w;
+  Kokkos::View<int*, M> band_y, band_x;                          // rows / columns with a second entry
+  int ny = 0, nx = 0;                                            // their counts
+  Kokkos::View<int*, M> entry_patch, entry_pixel;                // (tile) one pass's entries
+};
+
+
 /// Everything one encode (and its backward) of a (B, grid) shape needs.
 template <class T, class M>
 struct EncodePlan {
@@ -110,6 +124,11 @@ struct DecodePlan {
   View3<T, M> o;            // (B, npix, E)
   View2<T, M> r;            // (B*npix, E)
   nn::MlpCache<T, M> head;  // B*npix rows
+  // Edge blend (inference with TokenizerConfig::edge_margin_out > 0 on a grid with pixels inside the margin)
+  bool blend = false;
+  EdgeBlendTables<T, M> eb;            // owned: per-axis entries, band lists, entry buffers of one tile
+  View1<T, M> bweight;                 // (tile) scratch: the weight of each entry of a pass
+  View2<T, M> by;                      // (B * tile, C) scratch: the read-out of a pass of neighbour entries
   // backward only
   Kokkos::View<int*, M> level_end;  // (L) owned: first token after each level (relative latent noise)
   View1<T, M> level_rms;            // (L) the RMS of each level's rows in the batch (relative latent noise)
@@ -188,9 +207,13 @@ void carve_decode(Scr& s, DecodePlan<T, M>& p, const TokenizerConfig& c, const T
   const std::size_t np = std::size_t(p.tile), S = std::size_t(p.S), Pn = std::size_t(p.Pn);
   const std::size_t Nm = std::size_t(p.Nm), lc = std::size_t(c.latent_channels);
   const std::size_t Fw = std::size_t(pixel_feature_width(c)), Hh = std::size_t(c.head_hidden);
-  if (p.tile < p.npix) {  // tiled: the pixel features of one tile
+  if (p.tile < p.npix || p.blend) {  // tiled or blended: the pixel features of one pass
     p.coords = s.take2(np, 6);
     p.ff = s.take2(np, Fw);
+  }
+  if (p.blend) {
+    p.bweight = s.take1(np);
+    p.by = s.take2(B * np, std::size_t(c.channels));
   }
   p.zin = s.take3(B, Nm, lc);
   p.lat = s.take3(B, Nm, D);
@@ -260,6 +283,168 @@ void depatchify(const ExecSpace& space, const TokenizerParams<T, M>& w, const To
   }
 }
 
+/// The coordinate row i of a read-out entry: frame t's temporal position, in-patch positions fy, fx (from the
+/// edge-blend tables), the cells (spatial ones floored) as pixel_coords writes them.
+template <class CV, class A>
+KOKKOS_INLINE_FUNCTION void entry_coords(const CV& coords, int i, const PatchGrid& g, double floor, int t, A fy,
+                                         A fx) {
+  using T = value_t<CV>;
+  coords(i, 0) = T(axis_frac<A>(t, g.t, g.gt));
+  coords(i, 1) = T(fy);
+  coords(i, 2) = T(fx);
+  coords(i, 3) = T(A(g.gt) / A(g.t));
+  const A ch = A(g.gh) / A(g.h), cw = A(g.gw) / A(g.w), f = A(floor);
+  coords(i, 4) = T(ch < f ? f : ch);
+  coords(i, 5) = T(cw < f ? f : cw);
+}
+
+/// Entry 0 (the own patch) of output pixels [first, first + count): coordinates and weight.
+template <class T, class M>
+struct BlendOwnEntries {
+  using A = accum_t<T>;
+  EdgeBlendTables<T, M> eb;
+  View2<T, M> coords;
+  View1<T, M> weight;
+  PatchGrid g;
+  int first;
+  double floor;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
+    const int p = first + i, x = p % g.w, r = p / g.w, y = r % g.h, t = r / g.h;
+    entry_coords(coords, i, g, floor, t, eb.y_frac(y, 0), eb.x_frac(x, 0));
+    weight(i) = T(eb.y_w(y, 0) * eb.x_w(x, 0));
+  }
+};
+
+/// Entries [v0, v0 + count) of the neighbour pass `slot` (1: the row's second entry with the column's first,
+/// 2: the column's second with the row's first, 3: both second entries), in (t, row, column) order over the
+/// band rows / columns the slot takes: patch, output pixel, coordinates and weight.
+template <class T, class M>
+struct BlendNeighbourEntries {
+  using A = accum_t<T>;
+  EdgeBlendTables<T, M> eb;
+  View2<T, M> coords;
+  View1<T, M> weight;
+  PatchGrid g;
+  int slot, nrows, ncols, v0;
+  double floor;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i) const {
+    const int ey = slot & 1, ex = (slot >> 1) & 1, v = v0 + i;
+    const int xi = v % ncols, r = v / ncols, yi = r % nrows, t = r / nrows;
+    const int y = ey ? eb.band_y(yi) : yi, x = ex ? eb.band_x(xi) : xi;
+    eb.entry_patch(i) = (axis_patch(t, g.t, g.gt) * g.gh + eb.y_patch(y, ey)) * g.gw + eb.x_patch(x, ex);
+    eb.entry_pixel(i) = (t * g.h + y) * g.w + x;
+    entry_coords(coords, i, g, floor, t, eb.y_frac(y, ey), eb.x_frac(x, ex));
+    weight(i) = T(eb.y_w(y, ey) * eb.x_w(x, ex));
+  }
+};
+
+/// y(b, first + i, :) *= weight(i), y (B, npix, C) flat.
+template <class T, class M>
+struct ScaleOutputRows {
+  T* y;
+  View1<T, M> weight;
+  int count, npix, first, C;
+  KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
+    const int ch = idx % C, i = (idx / C) % count, b = idx / (C * count);
+    y[(std::size_t(b) * std::size_t(npix) + std::size_t(first + i)) * std::size_t(C) + std::size_t(ch)] *= weight(i);
+  }
+};
+
+/// y(b, entry_pixel(i), :) += weight(i) * by(b * count + i, :): the output pixels of one pass are distinct.
+template <class T, class M>
+struct AddWeightedEntries {
+  T* y;
+  View2<T, M> by;
+  View1<T, M> weight;
+  Kokkos::View<int*, M> pixel;
+  int count, npix, C;
+  KOKKOS_INLINE_FUNCTION void operator()(const int idx) const {
+    const int ch = idx % C, i = (idx / C) % count, b = idx / (C * count);
+    y[(std::size_t(b) * std::size_t(npix) + std::size_t(pixel(i))) * std::size_t(C) + std::size_t(ch)] +=
+        weight(i) * by(std::size_t(b) * std::size_t(count) + std::size_t(i), std::size_t(ch));
+  }
+};
+
+/// The tables of an edge-blended decode of grid g with the given margin, passes of `tile` entries; false (and
+/// nothing allocated) when no output pixel lies inside the margin. Host call; allocates.
+template <class T, class M>
+bool make_edge_blend(const PatchGrid& g, double margin, int tile, EdgeBlendTables<T, M>& eb) {
+  using A = accum_t<T>;
+  const EdgeBlendAxis<A> ay = edge_blend_axis<A>(g.h, g.gh, margin), ax = edge_blend_axis<A>(g.w, g.gw, margin);
+  if (!ay.changed && !ax.changed) return false;
+  auto upload2 = [](const char* label, const auto& v) {
+    using V = typename std::decay_t<decltype(v)>::value_type;
+    Kokkos::View<V**, Kokkos::LayoutRight, M> d(std::string(label), v.size() / 2, 2);
+    auto h = Kokkos::create_mirror_view(d);
+    for (std::size_t i = 0; i < v.size(); ++i) h(i / 2, i % 2) = v[i];
+    Kokkos::deep_copy(d, h);
+    return d;
+  };
+  auto upload1 = [](const char* label, const std::vector<int>& v) {
+    Kokkos::View<int*, M> d(std::string(label), v.size());
+    auto h = Kokkos::create_mirror_view(d);
+    for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
+    Kokkos::deep_copy(d, h);
+    return d;
+  };
+  eb.y_patch = upload2("dcsldm::blend_y_patch", ay.patch);
+  eb.x_patch = upload2("dcsldm::blend_x_patch", ax.patch);
+  eb.y_frac = upload2("dcsldm::blend_y_frac", ay.frac);
+  eb.x_frac = upload2("dcsldm::blend_x_frac", ax.frac);
+  eb.y_w = upload2("dcsldm::blend_y_w", ay.weight);
+  eb.x_w = upload2("dcsldm::blend_x_w", ax.weight);
+  eb.band_y = upload1("dcsldm::blend_band_y", ay.band);
+  eb.band_x = upload1("dcsldm::blend_band_x", ax.band);
+  eb.ny = int(ay.band.size());
+  eb.nx = int(ax.band.size());
+  eb.entry_patch = Kokkos::View<int*, M>("dcsldm::blend_entry_patch", std::size_t(tile));
+  eb.entry_pixel = Kokkos::View<int*, M>("dcsldm::blend_entry_pixel", std::size_t(tile));
+  return true;
+}
+
+/// The depatchifier of an edge-blended decode (TokenizerConfig::edge_margin_out), written to y (B, npix, C):
+/// every pixel's own-patch entry (at its position clamped to the margin) scaled by its weight, then the passes
+/// of the band's neighbour entries added, each pass over at most plan.tile entries. Fixed order: deterministic.
+template <class ExecSpace, class T, class M>
+void depatchify_blended(const ExecSpace& space, const TokenizerParams<T, M>& w, const TokenizerConfig& c,
+                        const DecodePlan<T, M>& p, T* y) {
+  using Policy = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>;
+  const PatchGrid& g = p.grid;
+  const EdgeBlendTables<T, M>& eb = p.eb;
+  const std::size_t Fw = std::size_t(pixel_feature_width(c));
+  const int B = p.batch, C = c.channels;
+  for (int first = 0; first < p.npix; first += p.tile) {
+    const int count = std::min(p.tile, p.npix - first);
+    const PatchTables<M> tile = count == p.npix ? p.tab : select_pixel_tile(space, p.tab, first, count);
+    const View2<T, M> coords(p.coords.data(), std::size_t(count), 6), ff(p.ff.data(), std::size_t(count), Fw);
+    Kokkos::parallel_for("dcsldm::blend_own_entries", Policy(space, 0, count),
+                         BlendOwnEntries<T, M>{eb, coords, p.bweight, g, first, c.cell_floor_out});
+    nn::fourier_features_forward(space, coords, c.freqs, ff);
+    depatchify(space, w, c, p, tile, ff, y);
+    Kokkos::parallel_for("dcsldm::blend_scale_rows", Policy(space, 0, B * count * C),
+                         ScaleOutputRows<T, M>{y, p.bweight, count, p.npix, first, C});
+  }
+  for (int slot = 1; slot <= 3; ++slot) {
+    const int nrows = (slot & 1) ? eb.ny : g.h, ncols = (slot & 2) ? eb.nx : g.w;
+    const int total = g.t * nrows * ncols;  // <= the grid's pixels (< 2^31)
+    for (int v0 = 0; v0 < total; v0 += p.tile) {
+      const int count = std::min(p.tile, total - v0);
+      const View2<T, M> coords(p.coords.data(), std::size_t(count), 6), ff(p.ff.data(), std::size_t(count), Fw);
+      Kokkos::parallel_for("dcsldm::blend_neighbour_entries", Policy(space, 0, count),
+                           BlendNeighbourEntries<T, M>{eb, coords, p.bweight, g, slot, nrows, ncols, v0,
+                                                       c.cell_floor_out});
+      nn::fourier_features_forward(space, coords, c.freqs, ff);
+      PatchTables<M> st = p.tab;
+      st.first_pixel = 0;
+      st.pixel_patch = Kokkos::View<int*, M>(eb.entry_patch.data(), std::size_t(count));
+      st.scattered = true;
+      depatchify(space, w, c, p, st, ff, p.by.data(), true);
+      Kokkos::parallel_for("dcsldm::blend_add_entries", Policy(space, 0, B * count * C),
+                           AddWeightedEntries<T, M>{y, p.by, p.bweight, eb.entry_pixel, count, p.npix, C});
+    }
+  }
+}
+
 }  // namespace Impl
 
 /// Builds an encode plan for batch B and input grid g. Allocates the owned tables and (re)carves scratch.
@@ -287,11 +472,13 @@ EncodePlan<T, M> make_encode_plan(const ExecSpace& space, const TokenizerConfig&
 }
 
 /// Bytes of decode scratch per output pixel in a depatchifier pass of `batch` latents (the part of a decode
-/// that grows with the output: features, query MLP, attention output, head).
+/// that grows with the output: features, query MLP, attention output, head; with an edge margin the blend's
+/// entry weight, patch and pixel (counted as three scalars) and read-out buffer).
 inline std::size_t decode_bytes_per_pixel(const TokenizerConfig& c, int batch, std::size_t scalar_bytes) {
   const std::size_t E = std::size_t(c.pixel_width), Hh = std::size_t(c.head_hidden);
-  const std::size_t shared = std::size_t(pixel_feature_width(c)) + 6 + 4 * E;  // ff, coords, qmlp, qpix, smod
-  const std::size_t per_b = 2 * E + 2 * Hh + std::size_t(c.pixel_heads);       // o, r, head, lse
+  const bool blend = c.edge_margin_out > 0;
+  const std::size_t shared = std::size_t(pixel_feature_width(c)) + 6 + 4 * E + (blend ? 3 : 0);
+  const std::size_t per_b = 2 * E + 2 * Hh + std::size_t(c.pixel_heads) + (blend ? std::size_t(c.channels) : 0);
   return (shared + std::size_t(batch) * per_b) * scalar_bytes;
 }
 
@@ -335,8 +522,9 @@ DecodePlan<T, M> make_decode_plan(const ExecSpace& space, const TokenizerConfig&
   const bool part = max_tile_pixels > 0 && p.npix > max_tile_pixels;  // tiles (inference) or a window (training)
   p.window = train && part;
   p.tile = part ? max_tile_pixels : p.npix;
+  p.blend = !train && c.edge_margin_out > 0 && Impl::make_edge_blend(g, c.edge_margin_out, p.tile, p.eb);
   p.tab = part ? make_tile_tables<M>(g, p.tile) : make_patch_tables<M>(g);
-  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, c.cell_floor_out, part);
+  Impl::fill_features(space, p.tab, c, p.ff, p.ffpos, c.cell_floor_out, part || p.blend);
   p.mask = nn::make_full_mask<M>();
   p.nb = make_neighbour_cache<T, M>(std::size_t(batch), p.tile, c.queries, c.pixel_width, c.pixel_heads);
   if (train) {
@@ -545,7 +733,11 @@ void decode_forward(const ExecSpace& space, const ZV& z, const TokenizerParams<T
                  y.extent(4), "), the plan expects (", p.batch, ", ", g.t, ", ", g.h, ", ", g.w, ", ", c.channels, ")");
   DCSLDM_REQUIRE(!p.window, op, "the plan decodes a training window: use decode_forward_window");
   Impl::decode_tokens(space, z, w, c, p, noise_std, noise_seed, noise_stream, noise_per_level_rms);
-  // Depatchifier: one query per output pixel, over the whole grid or tile by tile.
+  // Depatchifier: one query per output pixel, over the whole grid or tile by tile (edge-blended: per entry).
+  if (p.blend) {
+    Impl::depatchify_blended(space, w, c, p, y.data());
+    return;
+  }
   if (p.tile == p.npix) {
     Impl::depatchify(space, w, c, p, p.tab, p.ff, y.data());
     return;

@@ -108,8 +108,9 @@ struct StepStats {
 };
 
 /// The configuration a trainer builds its model with: `cfg` with the cell floors (TokenizerConfig) set to the
-/// smallest cells of the training scales, k / (largest input scale) and k / (largest target scale), where cfg
-/// leaves them 0.
+/// smallest cells of the training scales, k / (largest input scale) and k / (largest target scale), and the edge
+/// margin to the smallest distance of a target pixel from a patch edge (training_edge_margin of the target
+/// scales), where cfg leaves them 0.
 inline TokenizerConfig with_training_cell_floors(TokenizerConfig cfg, const TrainOptions& opt) {
   auto largest = [](const std::vector<int>& a, const std::vector<int>& b) {
     int r = 0;
@@ -120,6 +121,13 @@ inline TokenizerConfig with_training_cell_floors(TokenizerConfig cfg, const Trai
   const int ri = largest(opt.in_res, opt.final_in_res), ro = largest(opt.out_res, opt.final_out_res);
   if (cfg.cell_floor_in == 0 && ri > 0) cfg.cell_floor_in = double(cfg.k) / double(ri);
   if (cfg.cell_floor_out == 0 && ro > 0) cfg.cell_floor_out = double(cfg.k) / double(ro);
+  if (cfg.edge_margin_out == 0) {
+    std::vector<int> targets;  // scales below k are refused when the trainer validates its options
+    for (const auto* list : {&opt.out_res, &opt.final_out_res})
+      for (int r : *list)
+        if (r >= cfg.k && cfg.k >= 1) targets.push_back(r);
+    cfg.edge_margin_out = training_edge_margin(cfg.k, targets);
+  }
   return cfg;
 }
 
@@ -178,6 +186,7 @@ class TokenizerTrainer {
                    path, "' is not a dcsldm tokenizer");
     TokenizerConfig fc = TokenizerConfig::from_metadata(f.metadata(), path), mc = model_.config();
     fc.cell_floor_in = fc.cell_floor_out = mc.cell_floor_in = mc.cell_floor_out = 0;  // not architecture
+    fc.edge_margin_out = mc.edge_margin_out = 0;
     DCSLDM_REQUIRE(same_architecture(fc, mc), "TokenizerTrainer::init_from", "'", path,
                    "' has another architecture than the trainer's model (", describe_difference(fc, mc), ")");
     optim::load_arena(f, model_.arena(), optim::ArenaState::Params);
@@ -199,10 +208,12 @@ class TokenizerTrainer {
     const std::string s1 = main.meta("train.step"), s2 = emaf.meta("train.step");
     DCSLDM_REQUIRE(s1 == s2, "TokenizerTrainer::resume", "'", opt_.ckpt_path, "' is at step ", s1, " but '", ep,
                    "' at step ", s2, " (interrupted checkpoint?)");
-    const TokenizerConfig fc = TokenizerConfig::from_metadata(main.metadata(), opt_.ckpt_path);
+    TokenizerConfig fc = TokenizerConfig::from_metadata(main.metadata(), opt_.ckpt_path);
     // A checkpoint written before the trainer recorded cell floors has none: the architecture must match and the
-    // trainer's floors are kept; one that records floors must record the trainer's.
+    // trainer's floors are kept; one that records floors must record the trainer's. Likewise the edge margin
+    // (it changes no training step).
     const bool floors_recorded = main.metadata().count("tok.cell_floor_in") > 0;
+    if (main.metadata().count("tok.edge_margin_out") == 0) fc.edge_margin_out = model_.config().edge_margin_out;
     DCSLDM_REQUIRE(same_architecture(fc, model_.config()) &&
                        (!floors_recorded || fc.to_metadata() == model_.config().to_metadata()),
                    "TokenizerTrainer::resume", "'", opt_.ckpt_path, "' was trained with another configuration (",
