@@ -3,7 +3,10 @@
 // the cost, so they are random). The patch count is the same at every resolution, so the transformer part
 // (tok_*_transformer: the encoder or decoder blocks alone, on the same plan) is flat; the rest (pixel
 // tokens, patchifier read-out, neighbour depatchifier, per-pixel MLP) grows linearly with pixels.
-// Names: tok_{encode,decode}/res:<R>, tok_{encode,decode}_transformer/res:<R>; counter "pixels".
+// tok_decode_blend: the decode with the fmnist model's edge margin (1/8 patch; TokenizerConfig::edge_margin_out),
+// whose band pixels take an extra read-out per patch edge they straddle.
+// Names: tok_{encode,decode}/res:<R>, tok_{encode,decode}_transformer/res:<R>, tok_decode_blend/res:<R>; counter
+// "pixels".
 #include "bench_common.hpp"
 
 #include <dcsldm/tok/model.hpp>
@@ -21,9 +24,10 @@ tok::TokenizerConfig bench_config() {
   return c;
 }
 
-void run_tok(benchmark::State& state, int res, bool decode, bool transformer_only) {
+void run_tok(benchmark::State& state, int res, bool decode, bool transformer_only, bool blend = false) {
   const Exec space;
-  const auto cfg = bench_config();
+  auto cfg = bench_config();
+  if (blend) cfg.edge_margin_out = 0.125;
   tok::Tokenizer<Exec, float> model(cfg);
   model.init(space, 1);
   tok::View5<float, Mem> x("x", 1, 1, std::size_t(res), std::size_t(res), 1);
@@ -71,6 +75,11 @@ void register_tokenizer() {
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }
+  for (const int r : {16, 32, 64, 128, 256, 512})
+    benchmark::RegisterBenchmark(("tok_decode_blend/res:" + std::to_string(r)).c_str(),
+                                 [=](benchmark::State& s) { run_tok(s, r, true, false, true); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
 }
 
 }  // namespace dcsldm::bench
