@@ -519,8 +519,13 @@ int cmd_train_baseline_ae(int argc, char** argv) {
     if (ckpt_every > 0 && ((s + 1) % ckpt_every == 0 || s + 1 == stop_after)) checkpoint(s + 1);
   }
   if (stop_after < o.steps) {
-    std::printf("stopped after step %lld; %s continues from %s\n", (long long)stop_after,
-                "the same command without --stop-after", ckpt.c_str());
+    if (start >= stop_after)
+      std::printf("nothing trained: the checkpoint %s is at step %lld, at or past --stop-after %lld; the same command "
+                  "without --stop-after (or a later one) continues from it\n",
+                  ckpt.c_str(), (long long)start, (long long)stop_after);
+    else
+      std::printf("stopped after step %lld; %s continues from %s\n", (long long)stop_after,
+                  "the same command without --stop-after", ckpt.c_str());
     return 0;
   }
   std::ostringstream cmd;

@@ -22,6 +22,12 @@ losses() { grep '^step' "$1" | sed 's/  [0-9.]* samples\/s.*//'; }
 (cd "$TMP/split" && "$BIN" "${ARGS[@]}" --stop-after 3 > log1 2>&1) || fail "first half: $(cat "$TMP/split/log1")"
 grep -q "stopped after step 3" "$TMP/split/log1" || fail "first half did not say where it stopped"
 [[ ! -e "$TMP/split/m.safetensors" ]] || fail "a stopped run wrote the model file"
+# A stop at or before the checkpoint's step trains nothing, says so, and leaves the checkpoint as it was.
+cp "$TMP/split/m.safetensors.ckpt" "$TMP/ckpt3"
+out=$(cd "$TMP/split" && "$BIN" "${ARGS[@]}" --stop-after 2 2>&1) || fail "stop before the checkpoint: $out"
+[[ "$out" == *"nothing trained: the checkpoint m.safetensors.ckpt is at step 3, at or past --stop-after 2"* ]] ||
+  fail "stop before the checkpoint: $out"
+cmp -s "$TMP/ckpt3" "$TMP/split/m.safetensors.ckpt" || fail "a stop before the checkpoint changed it"
 (cd "$TMP/split" && "$BIN" "${ARGS[@]}" > log2 2>&1) || fail "second half: $(cat "$TMP/split/log2")"
 grep -q "resumed at step 3" "$TMP/split/log2" || fail "second half did not resume at step 3: $(head -n1 "$TMP/split/log2")"
 for f in m.safetensors m.safetensors.ckpt m.safetensors.ckpt.ema; do

@@ -5,6 +5,7 @@
 #include <dcsldm/cls/trainer.hpp>
 
 #include "testing.hpp"
+#include "tok_testing.hpp"
 
 using namespace dcsldm;
 
@@ -12,25 +13,7 @@ namespace {
 
 using Exec = Kokkos::DefaultExecutionSpace;
 
-tok::TokenizerConfig tiny_tok() {
-  tok::TokenizerConfig c;
-  c.channels = 1;
-  c.k = 2;
-  c.queries = 2;
-  c.pixel_width = 8;
-  c.pixel_heads = 2;
-  c.freqs = 2;
-  c.pos_freqs = 2;
-  c.width = 16;
-  c.heads = 2;
-  c.enc_layers = 1;
-  c.dec_layers = 1;
-  c.mlp_ratio = 2;
-  c.head_hidden = 8;
-  c.level_sizes = {1, 2};
-  c.latent_channels = 3;
-  return c;
-}
+tok::TokenizerConfig tiny_tok() { return dcsldm::test::tiny_tokenizer_config(1); }
 
 dit::DitConfig tiny_dit() {
   dit::DitConfig c;

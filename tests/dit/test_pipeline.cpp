@@ -3,6 +3,7 @@
 #include <dcsldm/pipeline.hpp>
 
 #include "testing.hpp"
+#include "tok_testing.hpp"
 
 using namespace dcsldm;
 
@@ -12,22 +13,7 @@ using Exec = Kokkos::DefaultExecutionSpace;
 using Mem = Exec::memory_space;
 
 Pipeline<Exec, float> tiny_pipeline() {
-  tok::TokenizerConfig t;
-  t.channels = 1;
-  t.k = 2;
-  t.queries = 2;
-  t.pixel_width = 8;
-  t.pixel_heads = 2;
-  t.freqs = 2;
-  t.pos_freqs = 2;
-  t.width = 16;
-  t.heads = 2;
-  t.enc_layers = 1;
-  t.dec_layers = 1;
-  t.mlp_ratio = 2;
-  t.head_hidden = 8;
-  t.level_sizes = {1, 2};
-  t.latent_channels = 3;
+  const tok::TokenizerConfig t = dcsldm::test::tiny_tokenizer_config(1);
   dit::DitConfig d;
   d.level_sizes = {1, 2};
   d.latent_channels = 3;

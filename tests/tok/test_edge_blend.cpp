@@ -5,6 +5,7 @@
 #include <dcsldm/tok/trainer.hpp>
 
 #include "testing.hpp"
+#include "tok_testing.hpp"
 
 #include <array>
 #include <cmath>
@@ -22,22 +23,7 @@ using TokF = tok::Tokenizer<Exec, float>;
 /// k = 2 patches per side; trained (here: as if) on 8-px targets: patches of 4 px, every training pixel at least
 /// 1/8 patch from an edge; cell floor 2/8.
 tok::TokenizerConfig blend_config(double margin) {
-  tok::TokenizerConfig c;
-  c.channels = 2;
-  c.k = 2;
-  c.queries = 2;
-  c.pixel_width = 8;
-  c.pixel_heads = 2;
-  c.freqs = 2;
-  c.pos_freqs = 2;
-  c.width = 16;
-  c.heads = 2;
-  c.enc_layers = 1;
-  c.dec_layers = 1;
-  c.mlp_ratio = 2;
-  c.head_hidden = 8;
-  c.level_sizes = {1, 2};
-  c.latent_channels = 3;
+  tok::TokenizerConfig c = dcsldm::test::tiny_tokenizer_config(2);
   c.cell_floor_in = c.cell_floor_out = 0.25;
   c.edge_margin_out = margin;
   return c;

@@ -4,6 +4,7 @@
 #include <dcsldm/tok/trainer.hpp>
 
 #include "testing.hpp"
+#include "tok_testing.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -21,25 +22,7 @@ using Exec = Kokkos::DefaultExecutionSpace;
 using Mem = Exec::memory_space;
 using TokF = tok::Tokenizer<Exec, float>;
 
-tok::TokenizerConfig tiny_config() {
-  tok::TokenizerConfig c;
-  c.channels = 2;
-  c.k = 2;
-  c.queries = 2;
-  c.pixel_width = 8;
-  c.pixel_heads = 2;
-  c.freqs = 2;
-  c.pos_freqs = 2;
-  c.width = 16;
-  c.heads = 2;
-  c.enc_layers = 1;
-  c.dec_layers = 1;
-  c.mlp_ratio = 2;
-  c.head_hidden = 8;
-  c.level_sizes = {1, 2};
-  c.latent_channels = 3;
-  return c;
-}
+tok::TokenizerConfig tiny_config() { return dcsldm::test::tiny_tokenizer_config(2); }
 
 template <class T>
 tok::View5<T, Mem> make5(std::size_t b, std::size_t t, std::size_t h, std::size_t w, std::size_t c) {
