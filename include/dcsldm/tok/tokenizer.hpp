@@ -18,6 +18,9 @@
 //           (neighbour_attention) -> output * (1 + s(ff)) + query -> per-pixel MLP -> C values. The
 //           product lets a pixel read its own position's part of a patch's value (an additive query would
 //           leave the MLP to learn a bilinear map; it learned much more slowly, docs/tokenizer.md).
+//   An inference decode with an edge margin (TokenizerConfig::edge_margin_out) reads a pixel closer to a patch
+//   edge than the margin as the blend of its own and the neighbouring patch's read-outs at the margin
+//   (depatchify_blended): no pixel is read out where training never put one.
 // The number of patches is fixed by k (not by the resolution), so the transformer cost is the same at
 // every resolution and only the pixel-level parts (Linear layers over pixels, the two pixel attentions,
 // the output MLP) grow, linearly, with the number of pixels.
@@ -70,7 +73,6 @@ struct EdgeBlendTables {
   int ny = 0, nx = 0;                                            // their counts
   Kokkos::View<int*, M> entry_patch, entry_pixel;                // (tile) one pass's entries
 };
-
 
 /// Everything one encode (and its backward) of a (B, grid) shape needs.
 template <class T, class M>
