@@ -410,6 +410,15 @@ void check_pixel_attention_errors() {
   CHECK_THROWS_WITH(tok::neighbour_attention_backward(space, yn, qn, kvn, rel, drel, tile, n, 2, nc, nw, dqn, dkvn),
                     Catch::Contains("dcsldm::neighbour_attention_backward") && Catch::Contains("q is (35, 6)") &&
                         Catch::Contains("expected (5, 6)"));
+  // Tables of scattered read-out entries (an edge-blended inference decode): no backward, no patchifier read-out.
+  auto scattered = tok::make_patch_tables<Mem>(grid);
+  scattered.scattered = true;
+  CHECK_THROWS_WITH(tok::neighbour_attention_backward(space, yn, qn, kvn, rel, drel, scattered, n, 2, nc, nw, dqn, dkvn),
+                    Catch::Contains("dcsldm::neighbour_attention_backward") &&
+                        Catch::Contains("the tables list scattered read-out positions"));
+  CHECK_THROWS_WITH(tok::patch_pool_attention_forward(space, kv, q, scattered, 2, y, cache),
+                    Catch::Contains("dcsldm::patch_pool_attention_forward") &&
+                        Catch::Contains("as scattered read-out entries, expected the whole grid"));
   CHECK_THROWS_WITH((tok::make_neighbour_workspace<float, Mem>(b, grid, 36, n, e, 2)),
                     Catch::Contains("dcsldm::make_neighbour_workspace") && Catch::Contains("pixels = 36, expected 1..35"));
   CHECK_THROWS_WITH(tok::patch_pool_attention_forward(space, kv, q, tile, 2, y, cache),

@@ -215,26 +215,29 @@ struct PatchTables {
   bool scattered = false;
 
   int pixels() const { return int(pixel_patch.extent(0)); }
-  bool covers_grid() const { return first_pixel == 0 && pixels() == grid.num_pixels(); }
+  bool covers_grid() const { return first_pixel == 0 && pixels() == grid.num_pixels() && !scattered; }
 };
 
 namespace Impl {
+
+/// A host vector copied into a new View of the memory space (host call; allocates).
+template <class MemSpace, class V>
+Kokkos::View<V*, MemSpace> upload_vector(const char* label, const std::vector<V>& v) {
+  Kokkos::View<V*, MemSpace> d(std::string(label), v.size());
+  auto h = Kokkos::create_mirror_view(d);
+  for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
+  Kokkos::deep_copy(d, h);
+  return d;
+}
 
 template <class MemSpace>
 PatchTables<MemSpace> axis_tables(const char* op, const PatchGrid& g) {
   check_patch_grid(op, g);
   PatchTables<MemSpace> tab;
   tab.grid = g;
-  auto upload = [](const char* label, const std::vector<int>& v) {
-    Kokkos::View<int*, MemSpace> d(std::string(label), v.size());
-    auto h = Kokkos::create_mirror_view(d);
-    for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
-    Kokkos::deep_copy(d, h);
-    return d;
-  };
-  tab.t_start = upload("dcsldm::patch_t_start", axis_starts(g.t, g.gt));
-  tab.y_start = upload("dcsldm::patch_y_start", axis_starts(g.h, g.gh));
-  tab.x_start = upload("dcsldm::patch_x_start", axis_starts(g.w, g.gw));
+  tab.t_start = upload_vector<MemSpace>("dcsldm::patch_t_start", axis_starts(g.t, g.gt));
+  tab.y_start = upload_vector<MemSpace>("dcsldm::patch_y_start", axis_starts(g.h, g.gh));
+  tab.x_start = upload_vector<MemSpace>("dcsldm::patch_x_start", axis_starts(g.w, g.gw));
   return tab;
 }
 

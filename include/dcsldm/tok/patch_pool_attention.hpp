@@ -237,7 +237,8 @@ void check_patch_pool_common(const char* op, const KVV& kv, const QV& q, const P
   DCSLDM_REQUIRE(heads >= 1 && e >= std::size_t(heads) && e % std::size_t(heads) == 0, op, "E = q.extent(1) = ", e,
                  ", heads = ", heads, ", expected E a positive multiple of heads");
   DCSLDM_REQUIRE(tab.covers_grid(), op, "the tables cover pixels [", tab.first_pixel, ", ",
-                 tab.first_pixel + tab.pixels(), ") of ", tab.grid.num_pixels(), ", expected the whole grid");
+                 tab.first_pixel + tab.pixels(), ") of ", tab.grid.num_pixels(),
+                 tab.scattered ? " as scattered read-out entries" : "", ", expected the whole grid");
   const std::size_t b = kv.extent(0), npix = std::size_t(tab.grid.num_pixels());
   const std::size_t rows = std::size_t(tab.grid.num_patches()) * n;
   require_extents3(op, "kv", kv, b, npix, 2 * e);

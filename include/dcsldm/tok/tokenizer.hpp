@@ -51,6 +51,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace dcsldm::tok {
@@ -374,18 +375,11 @@ bool make_edge_blend(const PatchGrid& g, double margin, int tile, EdgeBlendTable
   using A = accum_t<T>;
   const EdgeBlendAxis<A> ay = edge_blend_axis<A>(g.h, g.gh, margin), ax = edge_blend_axis<A>(g.w, g.gw, margin);
   if (!ay.changed && !ax.changed) return false;
-  auto upload2 = [](const char* label, const auto& v) {
+  auto upload2 = [](const char* label, const auto& v) {  // (n, 2) from the axis's 2n entries
     using V = typename std::decay_t<decltype(v)>::value_type;
     Kokkos::View<V**, Kokkos::LayoutRight, M> d(std::string(label), v.size() / 2, 2);
     auto h = Kokkos::create_mirror_view(d);
     for (std::size_t i = 0; i < v.size(); ++i) h(i / 2, i % 2) = v[i];
-    Kokkos::deep_copy(d, h);
-    return d;
-  };
-  auto upload1 = [](const char* label, const std::vector<int>& v) {
-    Kokkos::View<int*, M> d(std::string(label), v.size());
-    auto h = Kokkos::create_mirror_view(d);
-    for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
     Kokkos::deep_copy(d, h);
     return d;
   };
@@ -395,8 +389,8 @@ bool make_edge_blend(const PatchGrid& g, double margin, int tile, EdgeBlendTable
   eb.x_frac = upload2("dcsldm::blend_x_frac", ax.frac);
   eb.y_w = upload2("dcsldm::blend_y_w", ay.weight);
   eb.x_w = upload2("dcsldm::blend_x_w", ax.weight);
-  eb.band_y = upload1("dcsldm::blend_band_y", ay.band);
-  eb.band_x = upload1("dcsldm::blend_band_x", ax.band);
+  eb.band_y = upload_vector<M>("dcsldm::blend_band_y", ay.band);
+  eb.band_x = upload_vector<M>("dcsldm::blend_band_x", ax.band);
   eb.ny = int(ay.band.size());
   eb.nx = int(ax.band.size());
   eb.entry_patch = Kokkos::View<int*, M>("dcsldm::blend_entry_patch", std::size_t(tile));
