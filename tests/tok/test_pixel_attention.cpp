@@ -495,6 +495,89 @@ TEMPLATE_LIST_TEST_CASE("pixel attention accepts a strided kv", "[tok][pixel_att
   check_strided_kv<TestType>();
 }
 
+/// The forward over an edge blend's grid of read-out entries (PatchTables::scattered; tok/tokenizer.hpp
+/// neighbour_pass_tables): entry rows and columns listed per patch by axis starts, some groups empty, rows repeated
+/// and out of order, in passes of a few entries. Each entry is a read-out of its patch at its pixel's query: bit for
+/// bit the output of that pixel in the plain forward over the whole grid. n = 1 runs the host's per-patch kernel,
+/// n = 3 (81 keys) the per-pixel one.
+template <class ExecSpace>
+void check_entry_grid_forward(int n) {
+  using Mem = typename ExecSpace::memory_space;
+  ExecSpace space;
+  const int e = 8, heads = 2;
+  const std::size_t b = 2;
+  const auto grid = tok::make_patch_grid(1, 12, 10, 1, 3, 2);  // row patches [0, 4) [4, 8) [8, 12); columns [0, 5) [5, 10)
+  View2<float, Mem> q("q", grid.num_pixels(), e), rel("rel", 27 * n, e);
+  View3<float, Mem> kv("kv", b, grid.num_patches() * n, 2 * e), y("y", b, grid.num_pixels(), e);
+  test::fill_uniform(q, 21);
+  test::fill_uniform(rel, 22);
+  test::fill_uniform(kv, 23);
+  auto cache = tok::make_neighbour_cache<float, Mem>(b, grid, n, e, heads);
+  tok::neighbour_attention_forward(space, q, kv, rel, tok::make_patch_tables<Mem>(grid), n, heads, y, cache);
+  // Entry rows by row patch: {3, 0, 3} | {} | {11, 8}; entry columns by column patch: {4, 1, 2} | {9, 5}.
+  const std::vector<int> rows{3, 0, 3, 11, 8}, row_first{0, 3, 3, 5}, cols{4, 1, 2, 9, 5}, col_first{0, 3, 5};
+  const std::vector<int> row_patch{0, 0, 0, 2, 2}, col_patch{0, 0, 0, 1, 1};
+  const int ne = int(rows.size() * cols.size());
+  auto qh = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), q);
+  auto yh = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+  View2<float, Mem> qe("qe", ne, e);
+  auto qeh = Kokkos::create_mirror_view(qe);
+  std::vector<int> patch(std::size_t(ne), 0), pixel(std::size_t(ne), 0);
+  for (int v = 0; v < ne; ++v) {
+    const std::size_t yi = std::size_t(v) / cols.size(), xi = std::size_t(v) % cols.size();
+    pixel[std::size_t(v)] = rows[yi] * grid.w + cols[xi];
+    patch[std::size_t(v)] = row_patch[yi] * grid.gw + col_patch[xi];
+    for (int d = 0; d < e; ++d) qeh(v, d) = qh(pixel[std::size_t(v)], d);
+  }
+  Kokkos::deep_copy(qe, qeh);
+  tok::PatchTables<Mem> et = tok::make_patch_tables<Mem>(grid);
+  et.grid.h = int(rows.size());
+  et.grid.w = int(cols.size());
+  et.y_start = tok::Impl::upload_vector<Mem>("row_first", row_first);
+  et.x_start = tok::Impl::upload_vector<Mem>("col_first", col_first);
+  et.scattered = true;
+  const auto all_patches = tok::Impl::upload_vector<Mem>("patch", patch);
+  {  // Refused by name: starts that do not fit the patches, entries past the grid's.
+    tok::PatchTables<Mem> bad = et;
+    bad.pixel_patch = all_patches;
+    bad.y_start = bad.x_start;
+    View3<float, Mem> yb("yb", b, ne, e);
+    auto cb = tok::make_neighbour_cache<float, Mem>(b, ne, n, e, heads);
+    CHECK_THROWS_WITH(tok::neighbour_attention_forward(space, qe, kv, rel, bad, n, heads, yb, cb),
+                      Catch::Contains("neighbour_attention_forward") && Catch::Contains("starts of 2, 3, 3 entries, expected one more than the patches (1, 3, 2)"));
+    bad = et;
+    bad.pixel_patch = all_patches;
+    bad.first_pixel = 1;
+    CHECK_THROWS_WITH(tok::neighbour_attention_forward(space, qe, kv, rel, bad, n, heads, yb, cb),
+                      Catch::Contains("read-out entries [1, 26) of a grid of 25"));
+  }
+  for (const int pass : {ne, 7, 1}) {
+    INFO("n = " << n << ", passes of " << pass << " entries");
+    View3<float, Mem> ye("ye", b, ne, e);
+    for (int v0 = 0; v0 < ne; v0 += pass) {
+      const int count = std::min(pass, ne - v0);
+      tok::PatchTables<Mem> pt = et;
+      pt.first_pixel = v0;
+      pt.pixel_patch = Kokkos::subview(all_patches, Kokkos::make_pair(v0, v0 + count));
+      View3<float, Mem> yp("yp", b, count, e);
+      auto pc = tok::make_neighbour_cache<float, Mem>(b, count, n, e, heads);
+      tok::neighbour_attention_forward(space, Kokkos::subview(qe, Kokkos::make_pair(v0, v0 + count), Kokkos::ALL), kv,
+                                       rel, pt, n, heads, yp, pc);
+      Kokkos::deep_copy(Kokkos::subview(ye, Kokkos::ALL, Kokkos::make_pair(v0, v0 + count), Kokkos::ALL), yp);
+    }
+    auto yeh = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), ye);
+    for (std::size_t bi = 0; bi < b; ++bi)
+      for (int v = 0; v < ne; ++v)
+        for (int d = 0; d < e; ++d) REQUIRE(yeh(bi, v, d) == yh(bi, pixel[std::size_t(v)], d));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("neighbour attention over a grid of read-out entries grouped by patch",
+                        "[tok][pixel_attention][edge_blend]", ExecSpaces) {
+  check_entry_grid_forward<TestType>(1);
+  check_entry_grid_forward<TestType>(3);
+}
+
 TEMPLATE_LIST_TEST_CASE("pixel attention errors", "[tok][pixel_attention]", ExecSpaces) {
   check_pixel_attention_errors<TestType>();
 }

@@ -196,6 +196,7 @@ struct NeighbourForwardPatches {
     // The patch's pixel rows (t, y) and columns, clipped to the tables' flat range [first, first + npix).
     const long long f0 = first, f1 = (long long)first + npix;
     const int t0 = ts(pc.t), t1 = ts(pc.t + 1), y0 = ys(pc.y), y1 = ys(pc.y + 1), x0 = xs(pc.x), x1 = xs(pc.x + 1);
+    if (t0 >= t1 || y0 >= y1 || x0 >= x1) return;  // no entry of this patch (a neighbour pass's grid of entries)
     if ((((long long)t1 - 1) * g.h + (y1 - 1)) * g.w + (x1 - 1) < f0 || ((long long)t0 * g.h + y0) * g.w + x0 >= f1)
       return;
     A kt[max_dim * max_keys];
@@ -736,7 +737,8 @@ void check_neighbour_common(const char* op, const QV& q, const KVV& kv, const RV
                 "neighbour_attention: q (Npix, E), kv (B, P*n, 2E), rel (27n, E)");
   static_assert(std::is_same_v<value_t<QV>, T> && std::is_same_v<value_t<KVV>, T> && std::is_same_v<value_t<RV>, T>,
                 "neighbour_attention: q, kv, rel and the cache hold the same scalar type");
-  check_patch_grid(op, tab.grid);
+  if (tab.scattered) check_entry_grid(op, tab);
+  else check_patch_grid(op, tab.grid);
   DCSLDM_REQUIRE(n >= 1, op, "n = ", n, ", expected >= 1 tokens per patch");
   const std::size_t e = q.extent(1), npix = std::size_t(tab.pixels());
   DCSLDM_REQUIRE(heads >= 1 && e >= std::size_t(heads) && e % std::size_t(heads) == 0, op, "E = q.extent(1) = ", e,
@@ -754,7 +756,8 @@ void check_neighbour_common(const char* op, const QV& q, const KVV& kv, const RV
 }  // namespace Impl
 
 /// Neighbourhood attention forward. q (Npix, E) per-pixel queries shared by the batch, for the Npix =
-/// tab.pixels() pixels the tables cover (the whole grid, or one tile: tok/patch_grid.hpp select_pixel_tile);
+/// tab.pixels() pixels the tables cover (the whole grid, or one tile: tok/patch_grid.hpp select_pixel_tile; or
+/// an edge blend's read-out entries, PatchTables::scattered);
 /// kv (B, P*n, 2E) token keys [0, E) and values [E, 2E), token (P, j) at row P*n + j;
 /// rel (27n, E) learned key bias, row o*n + j. y (B, Npix, E) written (=); fills cache.lse (B, Npix, H).
 template <class ExecSpace, class QV, class KVV, class RV, class YV, class T, class M>
@@ -770,7 +773,7 @@ void neighbour_attention_forward(const ExecSpace& space, const QV& q, const KVV&
   using A = accum_t<T>;
   using Patches = Impl::NeighbourForwardPatches<QV, KVV, RV, YV, T, M>;
   if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
-    if (Patches::applies(n, hd) && !tab.scattered) {
+    if (Patches::applies(n, hd)) {
       Kokkos::parallel_for("dcsldm::neighbour_attention_forward",
                            Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>(
                                space, 0, b * tab.grid.num_patches() * heads),

@@ -53,6 +53,26 @@ inline void check_patch_grid(const char* op, const PatchGrid& g) {
                  " pixels, expected < 2^31");
 }
 
+/// The grid of an edge blend's read-out entries (PatchTables::scattered): rows and columns of entries, grouped by
+/// patch through the tables' starts (one more than the patches per axis), may hold fewer rows or columns than
+/// patches (a patch without entries); the entries listed lie inside it.
+template <class Tables>
+void check_entry_grid(const char* op, const Tables& tab) {
+  const PatchGrid& g = tab.grid;
+  DCSLDM_REQUIRE(g.t >= 1 && g.h >= 1 && g.w >= 1 && g.gt >= 1 && g.gh >= 1 && g.gw >= 1 &&
+                     double(g.t) * g.h * g.w < 2147483647.0,
+                 op, "grid of read-out entries (t, h, w) = (", g.t, ", ", g.h, ", ", g.w, ") of patches (", g.gt, ", ",
+                 g.gh, ", ", g.gw, "), expected every extent >= 1 and fewer than 2^31 entries");
+  DCSLDM_REQUIRE(tab.t_start.extent(0) == std::size_t(g.gt) + 1 && tab.y_start.extent(0) == std::size_t(g.gh) + 1 &&
+                     tab.x_start.extent(0) == std::size_t(g.gw) + 1,
+                 op, "grid of read-out entries: starts of ", tab.t_start.extent(0), ", ", tab.y_start.extent(0), ", ",
+                 tab.x_start.extent(0), " entries, expected one more than the patches (", g.gt, ", ", g.gh, ", ", g.gw,
+                 ")");
+  DCSLDM_REQUIRE(tab.first_pixel >= 0 && double(tab.first_pixel) + tab.pixels() <= double(g.t) * g.h * g.w, op,
+                 "read-out entries [", tab.first_pixel, ", ", double(tab.first_pixel) + tab.pixels(), ") of a grid of ",
+                 double(g.t) * g.h * g.w);
+}
+
 /// Patch of pixel i on an axis with n pixels and g patches: floor((2i+1) g / (2n)) (device-callable).
 KOKKOS_INLINE_FUNCTION int axis_patch(int i, int n, int g) {
   const long long p = ((2LL * i + 1) * g) / (2LL * n);
@@ -210,8 +230,10 @@ struct PatchTables {
   Kokkos::View<int*, MemSpace> t_start, y_start, x_start;  ///< axis_starts per axis (g + 1 entries)
   Kokkos::View<int*, MemSpace> pixel_patch;                ///< (pixels()) patch (pt * gh + py) * gw + px
   int first_pixel = 0;                                     ///< the pixel of pixel_patch(0)
-  /// pixel_patch lists read-out positions in no grid order (an edge-blended decode's entries of neighbouring
-  /// patches, tok/tokenizer.hpp): kernels may not walk a patch's pixels as a range. Inference only.
+  /// The tables list read-out entries, not the output grid's pixels (an edge-blended decode's entries of
+  /// neighbouring patches, tok/tokenizer.hpp neighbour_pass_tables): grid.h, grid.w count the entries' rows and
+  /// columns and the starts group them by patch, which a forward read-out may walk as it walks pixels; there is
+  /// no backward over them and no patchifier read-out. Inference only.
   bool scattered = false;
 
   int pixels() const { return int(pixel_patch.extent(0)); }

@@ -70,8 +70,10 @@ struct EdgeBlendTables {
   using A = accum_t<T>;
   Kokkos::View<int**, Kokkos::LayoutRight, M> y_patch, x_patch;  // (h, 2), (w, 2)
   Kokkos::View<A**, Kokkos::LayoutRight, M> y_frac, x_frac, y_w, x_w;
-  Kokkos::View<int*, M> band_y, band_x;                          // rows / columns with a second entry
-  int ny = 0, nx = 0;                                            // their counts
+  // Rows / columns with a second entry, grouped by that entry's patch (ascending within a patch); the group of
+  // patch j is [band_*_first(j), band_*_first(j + 1)): the axis starts of a neighbour pass's grid of entries.
+  Kokkos::View<int*, M> band_y, band_x, band_y_first, band_x_first;
+  int ny = 0, nx = 0;  // their counts
   Kokkos::View<int*, M> entry_patch, entry_pixel;                // (tile) one pass's entries
 };
 
@@ -320,7 +322,8 @@ struct BlendOwnEntries {
 
 /// Entries [v0, v0 + count) of the neighbour pass `slot` (1: the row's second entry with the column's first,
 /// 2: the column's second with the row's first, 3: both second entries), in (t, row, column) order over the
-/// band rows / columns the slot takes: patch, output pixel, coordinates and weight.
+/// rows / columns the slot takes (the band's grouped by patch, or every one): patch, output pixel, coordinates and
+/// weight. The entries of one read-out patch are a block of that order (neighbour_pass_tables).
 template <class T, class M>
 struct BlendNeighbourEntries {
   using A = accum_t<T>;
@@ -389,13 +392,46 @@ bool make_edge_blend(const PatchGrid& g, double margin, int tile, EdgeBlendTable
   eb.x_frac = upload2("dcsldm::blend_x_frac", ax.frac);
   eb.y_w = upload2("dcsldm::blend_y_w", ay.weight);
   eb.x_w = upload2("dcsldm::blend_x_w", ax.weight);
-  eb.band_y = upload_vector<M>("dcsldm::blend_band_y", ay.band);
-  eb.band_x = upload_vector<M>("dcsldm::blend_band_x", ax.band);
-  eb.ny = int(ay.band.size());
-  eb.nx = int(ax.band.size());
+  // The band grouped by the second entry's patch (a stable counting sort) and the groups' starts.
+  auto group = [](const EdgeBlendAxis<A>& a, int np, std::vector<int>& band, std::vector<int>& first) {
+    first.assign(std::size_t(np) + 1, 0);
+    for (const int i : a.band) ++first[std::size_t(a.patch[2 * std::size_t(i) + 1]) + 1];
+    for (std::size_t j = 0; j < std::size_t(np); ++j) first[j + 1] += first[j];
+    band.assign(a.band.size(), 0);
+    std::vector<int> next(first.begin(), first.end() - 1);
+    for (const int i : a.band) band[std::size_t(next[std::size_t(a.patch[2 * std::size_t(i) + 1])]++)] = i;
+  };
+  std::vector<int> by, bx, fy, fx;
+  group(ay, g.gh, by, fy);
+  group(ax, g.gw, bx, fx);
+  eb.band_y = upload_vector<M>("dcsldm::blend_band_y", by);
+  eb.band_x = upload_vector<M>("dcsldm::blend_band_x", bx);
+  eb.band_y_first = upload_vector<M>("dcsldm::blend_band_y_first", fy);
+  eb.band_x_first = upload_vector<M>("dcsldm::blend_band_x_first", fx);
+  eb.ny = int(by.size());
+  eb.nx = int(bx.size());
   eb.entry_patch = Kokkos::View<int*, M>("dcsldm::blend_entry_patch", std::size_t(tile));
   eb.entry_pixel = Kokkos::View<int*, M>("dcsldm::blend_entry_pixel", std::size_t(tile));
   return true;
+}
+
+/// The tables of entries [v0, v0 + count) of the neighbour pass `slot` (BlendNeighbourEntries): a grid of entries
+/// (t, row, column) over the rows and columns the slot takes, whose axis starts group them by read-out patch (the
+/// band's groups, or the output grid's own starts), so the neighbour attention runs them patch by patch. Marked
+/// scattered: their positions are not the output grid's pixels. No allocation.
+template <class T, class M>
+PatchTables<M> neighbour_pass_tables(const PatchTables<M>& tab, const EdgeBlendTables<T, M>& eb, int slot, int v0,
+                                     int count) {
+  PatchTables<M> st = tab;
+  const bool ey = slot & 1, ex = slot & 2;
+  st.grid.h = ey ? eb.ny : tab.grid.h;
+  st.grid.w = ex ? eb.nx : tab.grid.w;
+  if (ey) st.y_start = eb.band_y_first;
+  if (ex) st.x_start = eb.band_x_first;
+  st.first_pixel = v0;
+  st.pixel_patch = Kokkos::View<int*, M>(eb.entry_patch.data(), std::size_t(count));
+  st.scattered = true;
+  return st;
 }
 
 /// The depatchifier of an edge-blended decode (TokenizerConfig::edge_margin_out), written to y (B, npix, C):
@@ -430,11 +466,7 @@ void depatchify_blended(const ExecSpace& space, const TokenizerParams<T, M>& w, 
                            BlendNeighbourEntries<T, M>{eb, coords, p.bweight, g, slot, nrows, ncols, v0,
                                                        c.cell_floor_out});
       nn::fourier_features_forward(space, coords, c.freqs, ff);
-      PatchTables<M> st = p.tab;
-      st.first_pixel = 0;
-      st.pixel_patch = Kokkos::View<int*, M>(eb.entry_patch.data(), std::size_t(count));
-      st.scattered = true;
-      depatchify(space, w, c, p, st, ff, p.by.data(), true);
+      depatchify(space, w, c, p, neighbour_pass_tables(p.tab, eb, slot, v0, count), ff, p.by.data(), true);
       Kokkos::parallel_for("dcsldm::blend_add_entries", Policy(space, 0, B * count * C),
                            AddWeightedEntries<T, M>{y, p.by, p.bweight, eb.entry_pixel, count, p.npix, C});
     }
