@@ -74,7 +74,7 @@ struct EdgeBlendTables {
   // patch j is [band_*_first(j), band_*_first(j + 1)): the axis starts of a neighbour pass's grid of entries.
   Kokkos::View<int*, M> band_y, band_x, band_y_first, band_x_first;
   int ny = 0, nx = 0;  // their counts
-  Kokkos::View<int*, M> entry_patch, entry_pixel;                // (tile) one pass's entries
+  Kokkos::View<int*, M> entry_patch, entry_pixel;  // (tile) one pass's entries
 };
 
 /// Everything one encode (and its backward) of a (B, grid) shape needs.
