@@ -17,8 +17,8 @@ SEEDS=${SEEDS:-"2 3"}
 WORK=${WORK:-/tmp/dcsldm_seeds}
 KIND=${KIND:-both}
 TAG=${TAG:-}
-TOK_ARGS=${TOK_ARGS:-}
-AE_ARGS=${AE_ARGS:-}
+read -r -a tok_args <<< "${TOK_ARGS:-}"  # extra options, split at blanks
+read -r -a ae_args <<< "${AE_ARGS:-}"
 [[ $KIND == both || $KIND == tok || $KIND == ae ]] || { echo "KIND=$KIND, expected both, tok or ae" >&2; exit 2; }
 R="$ROOT/docs/results/seeds"
 mkdir -p "$R" "$WORK"
@@ -34,13 +34,13 @@ train_tok() {  # seed
   [[ -f "$tok" ]] && return 0
   OMP_NUM_THREADS=1 "$T" train-tokenizer --preset fmnist --out "$tok" --steps 10000 --full-levels 1.0 --in-res 28 \
     --out-res 28 --final-phase 0.4 --final-full-levels 0.5 --final-in-res 14,21,28 --final-out-res 14,21,28 \
-    --pixel-width 128 --head-hidden 128 --freqs 3 --prefix-full-weight 1 --seed "$1" --log-every 500 $TOK_ARGS \
+    --pixel-width 128 --head-hidden 128 --freqs 3 --prefix-full-weight 1 --seed "$1" --log-every 500 "${tok_args[@]}" \
     >> "$WORK/tok_seed$1$TAG.log" 2>&1
 }
 train_ae() {  # seed
   local ae="$WORK/fmnist_vitae_seed$1$TAG.safetensors"
   [[ -f "$ae" ]] && return 0
-  OMP_NUM_THREADS=1 "$T" train-baseline-ae --out "$ae.tmp" --steps 10000 --seed "$1" --log-every 500 $AE_ARGS \
+  OMP_NUM_THREADS=1 "$T" train-baseline-ae --out "$ae.tmp" --steps 10000 --seed "$1" --log-every 500 "${ae_args[@]}" \
     >> "$WORK/vitae_seed$1$TAG.log" 2>&1 && mv "$ae.tmp" "$ae"
 }
 

@@ -506,7 +506,8 @@ void check_entry_grid_forward(int n) {
   ExecSpace space;
   const int e = 8, heads = 2;
   const std::size_t b = 2;
-  const auto grid = tok::make_patch_grid(1, 12, 10, 1, 3, 2);  // row patches [0, 4) [4, 8) [8, 12); columns [0, 5) [5, 10)
+  // Row patches [0, 4) [4, 8) [8, 12); column patches [0, 5) [5, 10).
+  const auto grid = tok::make_patch_grid(1, 12, 10, 1, 3, 2);
   View2<float, Mem> q("q", grid.num_pixels(), e), rel("rel", 27 * n, e);
   View3<float, Mem> kv("kv", b, grid.num_patches() * n, 2 * e), y("y", b, grid.num_pixels(), e);
   test::fill_uniform(q, 21);
@@ -544,7 +545,8 @@ void check_entry_grid_forward(int n) {
     View3<float, Mem> yb("yb", b, ne, e);
     auto cb = tok::make_neighbour_cache<float, Mem>(b, ne, n, e, heads);
     CHECK_THROWS_WITH(tok::neighbour_attention_forward(space, qe, kv, rel, bad, n, heads, yb, cb),
-                      Catch::Contains("neighbour_attention_forward") && Catch::Contains("starts of 2, 3, 3 entries, expected one more than the patches (1, 3, 2)"));
+                      Catch::Contains("neighbour_attention_forward") &&
+                          Catch::Contains("starts of 2, 3, 3 entries, expected one more than the patches (1, 3, 2)"));
     bad = et;
     bad.pixel_patch = all_patches;
     bad.first_pixel = 1;
